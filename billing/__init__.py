@@ -1,0 +1,1 @@
+"""Billing: milestone-triggered charges, reconciliation and invoice exports for finance."""

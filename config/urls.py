@@ -1,0 +1,30 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tenancy import views as tenancy_views
+from tenancy.api import views as tenancy_api
+
+# The admin login goes through allauth: same rate limits and MFA as the app login.
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)
+
+api_v1 = [
+    path("me/", tenancy_api.MeView.as_view(), name="api-me"),
+    path("api-keys/", tenancy_api.ApiKeyListView.as_view(), name="api-keys"),
+    path("api-keys/<int:key_id>/revoke/", tenancy_api.ApiKeyRevokeView.as_view(),
+         name="api-key-revoke"),
+]
+
+urlpatterns = [
+    path("healthz", tenancy_views.healthz, name="healthz"),
+    path("readyz", tenancy_views.readyz, name="readyz"),
+    path("", tenancy_views.home, name="home"),
+    path("tenants/switch/", tenancy_views.switch_tenant, name="tenant-switch"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,1 @@
+"""Integrations: inbound channels, raw message store, parsers and the ingestion pipeline."""

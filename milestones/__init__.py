@@ -1,0 +1,1 @@
+"""Milestones: tenant-configured, versioned templates and the timeline computed from events."""

@@ -1,0 +1,1 @@
+"""Portal: the ops dashboard, the tenant-branded customer portal and their live updates."""

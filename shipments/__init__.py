@@ -1,0 +1,1 @@
+"""Shipments: references, parties, legs, parent/child links and their tracking events."""

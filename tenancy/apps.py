@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class TenancyConfig(AppConfig):
+    name = "tenancy"
+    verbose_name = "Tenancy and accounts"
+
+    def ready(self) -> None:
+        from tenancy import checks, rls  # noqa: F401  (registers system checks)
+
+        # Sent once per app after the whole migrate run; bound to this app so it runs once.
+        post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tenancy-rls")

@@ -1,0 +1,19 @@
+"""Publishing live updates: always after commit, always into a tenant-scoped group."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from tenancy.consumers import tenant_group
+
+
+def publish_on_commit(*, tenant_id: int, payload: dict, topic: str = "ops") -> None:
+    def send() -> None:
+        layer = get_channel_layer()
+        async_to_sync(layer.group_send)(
+            tenant_group(tenant_id, topic), {"type": "tenant.event", "payload": payload}
+        )
+
+    transaction.on_commit(send)

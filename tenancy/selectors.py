@@ -1,0 +1,69 @@
+"""Reads for tenancy. Tenant-owned reads require the tenant context (see tenancy.context)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tenancy.context import tenant_context, user_context
+from tenancy.models import ApiKey, AuditLog, Membership, Tenant, User, hash_api_key
+
+
+def memberships_of_user(*, user: User) -> list[Membership]:
+    """The user's active memberships across tenants.
+
+    This deliberately spans tenants: the RLS policy on memberships lets a user read rows whose
+    user_id is theirs, so it runs in a user-only context.
+    """
+    with user_context(user.pk):
+        return list(
+            Membership._base_manager.filter(user=user, is_active=True)
+            .select_related("tenant")
+            .order_by("tenant__name")
+        )
+
+
+def membership_for_tenant(*, memberships: list[Membership], tenant_id: int | None):
+    for membership in memberships:
+        if membership.tenant_id == tenant_id:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def tenant_id_from_api_key(raw_key: str) -> int | None:
+    parts = raw_key.split("_", 3)
+    if len(parts) != 4 or parts[0] != "mpk" or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """Find the active key matching ``raw_key``; records its use. None when unknown or revoked."""
+    tenant_id = tenant_id_from_api_key(raw_key)
+    if tenant_id is None or not Tenant.objects.filter(pk=tenant_id).exists():
+        return None
+    with tenant_context(tenant_id):
+        key = (
+            ApiKey.objects.select_related("tenant")
+            .filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
+            .first()
+        )
+        if key is not None:
+            _touch_last_used(key)
+    return key
+
+
+def _touch_last_used(key: ApiKey) -> None:
+    now = timezone.now()
+    # Only write once a minute: a busy partner must not turn every request into an UPDATE.
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def api_key_list() -> QuerySet[ApiKey]:
+    return ApiKey.objects.all()
+
+
+def audit_log_for(*, target_type: str, target_id: str) -> QuerySet[AuditLog]:
+    return AuditLog.objects.filter(target_type=target_type, target_id=str(target_id))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from tenancy.middleware import SESSION_TENANT_KEY
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_redis() -> str:
+    cache.set("readyz", "1", timeout=5)
+    return "ok" if cache.get("readyz") == "1" else "unexpected value"
+
+
+def _check_migrations() -> str:
+    executor = MigrationExecutor(connections["default"])
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return "ok" if not pending else f"{len(pending)} migration(s) not applied"
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {}
+    for name, check in (
+        ("database", _check_database),
+        ("redis", _check_redis),
+        ("migrations", _check_migrations),
+    ):
+        try:
+            checks[name] = check()
+        except Exception as error:  # noqa: BLE001 — report any failure as "not ready"
+            checks[name] = f"error: {type(error).__name__}: {error}"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
+                        status=200 if ready else 503)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if request.tenant is None:
+        return render(request, "tenancy/no_tenant.html", status=403)
+    return render(request, "tenancy/home.html")
+
+
+@require_POST
+@login_required
+def switch_tenant(request: HttpRequest) -> HttpResponse:
+    slug = request.POST.get("tenant", "")
+    membership = next((m for m in request.memberships if m.tenant.slug == slug), None)
+    if membership is None:
+        raise Http404("No such tenant")
+    request.session[SESSION_TENANT_KEY] = membership.tenant_id
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    return redirect(target)

@@ -1,0 +1,41 @@
+"""Test database: created and migrated by the owner role, used by the app role.
+
+So every test runs with PostgreSQL row-level security in force, exactly as production.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+pytest_plugins = ["tests.fixtures"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    with django_db_blocker.unblock():
+        owner = connections["owner"]
+        test_name = owner.creation.create_test_db(
+            verbosity=0, autoclobber=True, serialize=False, keepdb=False
+        )
+        _point_alias_at("default", test_name)
+        _grant_truncate_for_flush(owner)
+    yield
+    with django_db_blocker.unblock():
+        for alias in ("default", "owner"):
+            connections[alias].close()
+        owner.creation.destroy_test_db(test_name, verbosity=0)
+
+
+def _point_alias_at(alias: str, name: str) -> None:
+    settings.DATABASES[alias]["NAME"] = name
+    connections[alias].settings_dict["NAME"] = name
+    connections[alias].close()
+
+
+def _grant_truncate_for_flush(owner) -> None:
+    # Transactional tests reset tables with TRUNCATE, which the app role lacks in production.
+    app_role = owner.ops.quote_name(settings.DATABASES["default"]["USER"])
+    with owner.cursor() as cursor:
+        cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {app_role}")

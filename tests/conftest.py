@@ -39,3 +39,11 @@ def _grant_truncate_for_flush(owner) -> None:
     app_role = owner.ops.quote_name(settings.DATABASES["default"]["USER"])
     with owner.cursor() as cursor:
         cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {app_role}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached values must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 
@@ -35,3 +36,16 @@ class TenantContextAuthentication(authentication.SessionAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="milepost"'
+
+
+class TenantContextAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents both ways in: a partner API key (Bearer) or the browser session."""
+
+    target_class = "tenancy.api.authentication.TenantContextAuthentication"
+    name = ["apiKey", "session"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Partner API key: mpk_…"},
+            {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+        ]

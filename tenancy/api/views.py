@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +32,18 @@ class TenantAPIView(APIView):
 class MeView(TenantAPIView):
     scope_map = {"GET": frozenset(ApiScope.values)}
 
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "tenant": serializers.DictField(),
+                "user": serializers.EmailField(allow_null=True),
+                "role": serializers.CharField(allow_null=True),
+                "api_key": serializers.CharField(allow_null=True),
+                "scopes": serializers.ListField(child=serializers.CharField(), allow_null=True),
+            },
+        )
+    )
     def get(self, request):
         api_key = request._request.api_key
         membership = request._request.membership
@@ -53,6 +66,7 @@ class ApiKeyOut(serializers.ModelSerializer):
         fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at",
                   "customer_accounts"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_customer_accounts(self, key: ApiKey) -> list[int]:
         return key.customer_account_ids()
 
@@ -72,10 +86,12 @@ class ApiKeyListView(TenantAPIView):
     role_map = {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY}
     scope_map: dict = {}
 
+    @extend_schema(responses=ApiKeyOut(many=True))
     def get(self, request):
         keys = selectors.api_key_list().order_by("-created_at")
         return Response({"results": ApiKeyOut(keys, many=True).data})
 
+    @extend_schema(request=ApiKeyIn, responses={201: ApiKeyOut})
     def post(self, request):
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,6 +115,7 @@ class ApiKeyRevokeView(TenantAPIView):
     role_map = {"POST": ADMIN_ONLY}
     scope_map: dict = {}
 
+    @extend_schema(request=None, responses=ApiKeyOut)
     def post(self, request, key_id: int):
         key = get_object_or_404(ApiKey.objects.all(), pk=key_id)
         services.api_key_revoke(api_key=key, actor=self.actor)

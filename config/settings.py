@@ -127,6 +127,8 @@ def _database(url: str) -> dict:
         raise ImproperlyConfigured(f"Milepost needs PostgreSQL, got {config['ENGINE']}")
     config.update(CONN_MAX_AGE=DB_CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
     config.setdefault("OPTIONS", {})["application_name"] = "milepost"
+    # Separate names let two test runs share one server without clobbering each other.
+    config["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=f"test_{config['NAME']}")}
     return config
 
 

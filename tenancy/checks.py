@@ -7,9 +7,7 @@ from django.db import connections
 
 def app_role_problems() -> list[str]:
     with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         is_super, bypass = cursor.fetchone()
     problems = []
     if is_super:

@@ -144,9 +144,7 @@ class Membership(TenantOwned):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now)
 
-    rls_extra_condition = (
-        "user_id = NULLIF(current_setting('milepost.user_id', true), '')::bigint"
-    )
+    rls_extra_condition = "user_id = NULLIF(current_setting('milepost.user_id', true), '')::bigint"
 
     class Meta:
         constraints = [
@@ -177,6 +175,9 @@ class MembershipCustomerAccount(TenantOwned):
                 fields=["membership", "customer_account"], name="membership_account_uniq"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} -> {self.customer_account_id}"
 
 
 class ApiScope(models.TextChoices):
@@ -239,8 +240,13 @@ class ApiKeyCustomerAccount(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["api_key", "customer_account"], name="apikey_account_uniq")
+            models.UniqueConstraint(
+                fields=["api_key", "customer_account"], name="apikey_account_uniq"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} -> {self.customer_account_id}"
 
 
 class AuditLog(TenantOwned):

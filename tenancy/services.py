@@ -49,9 +49,15 @@ def audit_record(
 
 
 def tenant_create(*, slug: str, name: str, timezone_name: str = "UTC", **branding) -> Tenant:
+    """Create a tenant that starts with its own copies of the default milestone templates."""
+    from milestones.services import templates_install_defaults
+
     tenant = Tenant(slug=slug, name=name, timezone=timezone_name, **branding)
     tenant.full_clean()
-    tenant.save()
+    with transaction.atomic():
+        tenant.save()
+        with tenant_context(tenant.pk):
+            templates_install_defaults()
     return tenant
 
 
@@ -120,8 +126,10 @@ def api_key_issue(
             created_by=actor,
         )
         ApiKeyCustomerAccount.objects.bulk_create(
-            [ApiKeyCustomerAccount(api_key=key, customer_account=a, tenant_id=key.tenant_id)
-             for a in customer_accounts]
+            [
+                ApiKeyCustomerAccount(api_key=key, customer_account=a, tenant_id=key.tenant_id)
+                for a in customer_accounts
+            ]
         )
         audit_record(
             action="api_key.issue",

@@ -44,11 +44,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     ):
         try:
             checks[name] = check()
-        except Exception as error:  # noqa: BLE001 — report any failure as "not ready"
+        except Exception as error:
             checks[name] = f"error: {type(error).__name__}: {error}"
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
 
 
 @login_required

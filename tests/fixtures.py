@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 
+from tenancy.context import tenant_context
 from tenancy.middleware import SESSION_TENANT_KEY
 from tenancy.models import MembershipCustomerAccount, Role, Tenant, User
-from tenancy.context import tenant_context
 from tests.factories import (
     CustomerAccountFactory,
     MembershipFactory,

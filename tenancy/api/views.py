@@ -63,8 +63,16 @@ class ApiKeyOut(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at",
-                  "customer_accounts"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "customer_accounts",
+        ]
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_customer_accounts(self, key: ApiKey) -> list[int]:
@@ -95,7 +103,9 @@ class ApiKeyListView(TenantAPIView):
     def post(self, request):
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
-        accounts = list(CustomerAccount.objects.filter(pk__in=data.validated_data["customer_accounts"]))
+        accounts = list(
+            CustomerAccount.objects.filter(pk__in=data.validated_data["customer_accounts"])
+        )
         if len(accounts) != len(set(data.validated_data["customer_accounts"])):
             raise ApiError("Unknown customer account.", code="unknown_customer_account")
         try:

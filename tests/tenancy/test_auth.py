@@ -89,7 +89,7 @@ def test_user_in_two_tenants_switches_between_them(personas):
     response = client.post(reverse("tenant-switch"), {"tenant": "rival-courier"})
     assert response.status_code == 302
     page = client.get("/").content.decode()
-    assert "<h1 data-testid=\"tenant-heading\">Rival Courier</h1>" in page
+    assert '<h1 data-testid="tenant-heading">Rival Courier</h1>' in page
     assert "Finance" in page
 
 

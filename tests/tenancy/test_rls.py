@@ -67,9 +67,7 @@ def test_tenant_owned_models_have_no_hidden_many_to_many_tables():
 
 def test_app_role_cannot_bypass_rls():
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         assert cursor.fetchone() == (False, False)
         cursor.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "

@@ -1,0 +1,408 @@
+"""DCSA Track & Trace parser: 2.2 flat events, 3.0-beta metadata/payload, 2026 drafts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .base import NormalizedEvent, ParseError, ParseResult, unique_references
+from .jsonutil import (
+    as_dict,
+    as_list,
+    canonical_json,
+    load_json,
+    parse_iso_datetime,
+    sha256_of,
+    text_or_none,
+)
+from .mappings import canonical_dcsa_code, map_code
+from .timezones import resolve_local, zone_for_locode
+
+CLASSIFIERS = {
+    "ACT": "ACT", "ACTUAL": "ACT",
+    "EST": "EST", "ESTIMATED": "EST",
+    "PLN": "PLN", "PLANNED": "PLN",
+}  # fmt: skip
+EVENT_CODE_FIELDS = {
+    "TRANSPORT": "transportEventTypeCode",
+    "EQUIPMENT": "equipmentEventTypeCode",
+    "SHIPMENT": "shipmentEventTypeCode",
+    "IOT": "iotEventTypeCode",
+    "REEFER": "reeferEventTypeCode",
+}
+ALLOWED_CODES = {
+    "TRANSPORT": {"ARRI", "DEPA", "APPR"},
+    "EQUIPMENT": set(
+        [
+            "LOAD",
+            "DISC",
+            "GTIN",
+            "GTOT",
+            "STUF",
+            "STRP",
+            "PICK",
+            "DROP",
+            "INSP",
+            "RSEA",
+            "RMVD",
+            "AVPU",
+            "AVDO",
+            "CUSS",
+            "CUSI",
+            "CUSR",
+            "CROS",
+        ]
+    ),
+    "SHIPMENT": set(
+        [
+            "RECE",
+            "DRFT",
+            "PENA",
+            "PENU",
+            "REJE",
+            "APPR",
+            "ISSU",
+            "SURR",
+            "SUBM",
+            "VOID",
+            "CONF",
+            "REQS",
+            "CMPL",
+            "HOLD",
+            "RELS",
+            "PENC",
+            "CANC",
+        ]
+    ),
+    "IOT": {"DETC"},
+    "REEFER": {"ADJU", "MEAS"},
+}
+DOCUMENT_KINDS = {"BKG": "booking", "CBR": "booking", "TRD": "transport_document"}
+REFERENCE_KINDS = {
+    "FF": "customer_reference",
+    "SI": "customer_reference",
+    "CR": "customer_reference",
+    "AAO": "customer_reference",
+    "PO": "purchase_order",
+    "EQ": "container",
+}
+EQUIPMENT_CENTRED = ("EQUIPMENT", "IOT", "REEFER")
+CLOCK_TOLERANCE = timedelta(minutes=5)
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def parse_dcsa(data: bytes, document: Any = None) -> ParseResult:
+    body = load_json(data) if document is None else document
+    result = ParseResult(format="dcsa")
+    for path, item in _event_items(body):
+        try:
+            event = _parse_item(item, path, result)
+        except ParseError as error:
+            result.errors.append(error.with_context(path, path))
+            continue
+        if event is not None:
+            result.events.append(event)
+    return result
+
+
+def _event_items(body: Any) -> list[tuple[str, Any]]:
+    if isinstance(body, list):
+        return [(f"$[{index}]", item) for index, item in enumerate(body)]
+    if isinstance(body, dict) and isinstance(body.get("events"), list):
+        return [(f"$.events[{index}]", item) for index, item in enumerate(body["events"])]
+    if isinstance(body, dict) and ("metadata" in body or _looks_like_event(body)):
+        return [("$", body)]
+    raise ParseError("unrecognized DCSA body: expected an event array, {events: [...]} or an event")
+
+
+def _looks_like_event(body: dict) -> bool:
+    return "eventType" in body or "eventClassification" in body
+
+
+def _parse_item(item: Any, path: str, result: ParseResult) -> NormalizedEvent | None:
+    if not isinstance(item, dict):
+        raise ParseError("event must be a JSON object", path)
+    if "metadata" in item:
+        metadata = as_dict(item["metadata"])
+        retracted = text_or_none(metadata.get("retractedEventID"))
+        if retracted:
+            result.retracted_ids.append(retracted)
+            return None
+        payload = item.get("payload")
+        if not isinstance(payload, dict):
+            raise ParseError("metadata without a payload object", f"{path}.payload")
+        return _parse_event(payload, f"{path}.payload", metadata, item)
+    if item.get("isRetracted") is True:
+        retracted = text_or_none(item.get("eventID"))
+        if retracted:
+            result.retracted_ids.append(retracted)
+            return None
+        raise ParseError("retracted event without an eventID", f"{path}.eventID")
+    return _parse_event(item, path, {}, item)
+
+
+def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> NormalizedEvent:
+    classification = as_dict(event.get("eventClassification"))
+    is_v22 = not metadata and not classification
+    field_path = f"{path}.eventClassification" if classification else path
+    event_type = _enum(
+        classification.get("eventTypeCode") or event.get("eventType") or metadata.get("eventType"),
+        set(EVENT_CODE_FIELDS),
+        f"{field_path}.{'eventTypeCode' if classification else 'eventType'}",
+        "event type",
+    )
+    classifier = CLASSIFIERS.get(
+        str(classification.get("eventClassifierCode") or event.get("eventClassifierCode") or "")
+        .strip()
+        .upper()
+    )
+    if classifier is None:
+        raw = classification.get("eventClassifierCode", event.get("eventClassifierCode"))
+        raise ParseError(
+            f"unknown or missing eventClassifierCode {raw!r}", f"{field_path}.eventClassifierCode"
+        )
+    code_field = EVENT_CODE_FIELDS[event_type]
+    raw_code = classification.get(code_field, event.get(code_field))
+    code = _enum(raw_code, ALLOWED_CODES[event_type], f"{field_path}.{code_field}", code_field)
+    location = _location(event)
+    occurred_at, tz_unknown = _event_time(event, path, location)
+    created = _created_time(event, metadata, path, required=is_v22)
+    _check_plausibility(occurred_at, created, classifier, path, metadata)
+    references, document_type = _references(event, event_type, path)
+    milestone = map_code(
+        "dcsa",
+        code,
+        context={
+            "classifier": classifier,
+            "empty_indicator": _empty_indicator(event),
+            "document_type": document_type,
+        },
+    )
+    event_id = text_or_none(metadata.get("eventID")) or text_or_none(event.get("eventID"))
+    extra = _extra(event, metadata, event_type, document_type, occurred_at, tz_unknown)
+    reference_kind, reference = references[0]
+    return NormalizedEvent(
+        standard="dcsa",
+        reference=reference,
+        reference_kind=reference_kind,
+        references=references,
+        code=str(raw_code).strip(),
+        milestone=milestone,
+        occurred_at=occurred_at,
+        tz_unknown=tz_unknown,
+        location=location,
+        classifier=classifier,
+        dedupe_key=event_id or sha256_of(whole),
+        raw=canonical_json(whole),
+        extra=extra,
+    )
+
+
+def _enum(value: Any, allowed: set[str], path: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ParseError(f"missing {what}", path)
+    canonical = canonical_dcsa_code(value.strip().upper())
+    if canonical not in allowed:
+        raise ParseError(f"unknown {what} {value!r} (not in the DCSA enumeration)", path)
+    return canonical
+
+
+def _event_time(event: dict, path: str, location: str | None) -> tuple[datetime, bool]:
+    if "eventDateTime" not in event:
+        raise ParseError("missing eventDateTime", f"{path}.eventDateTime")
+    moment = parse_iso_datetime(event["eventDateTime"], f"{path}.eventDateTime")
+    if moment.tzinfo is not None:
+        return moment, False
+    try:
+        return resolve_local(moment, zone_for_locode(location))
+    except ParseError as error:
+        raise error.with_context(f"{path}.eventDateTime") from None
+
+
+def _created_time(event: dict, metadata: dict, path: str, *, required: bool) -> datetime | None:
+    if "eventCreatedDateTime" in metadata:
+        return parse_iso_datetime(
+            metadata["eventCreatedDateTime"],
+            f"{path.removesuffix('.payload')}.metadata.eventCreatedDateTime",
+        )
+    if "eventCreatedDateTime" in event:
+        return parse_iso_datetime(event["eventCreatedDateTime"], f"{path}.eventCreatedDateTime")
+    if required:
+        raise ParseError("missing eventCreatedDateTime", f"{path}.eventCreatedDateTime")
+    return None
+
+
+def _check_plausibility(
+    occurred_at: datetime, created: datetime | None, classifier: str, path: str, metadata: dict
+) -> None:
+    if created is None or created.tzinfo is None:
+        return
+    created_path = (
+        f"{path.removesuffix('.payload')}.metadata.eventCreatedDateTime"
+        if "eventCreatedDateTime" in metadata
+        else f"{path}.eventCreatedDateTime"
+    )
+    if created > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ParseError(
+            f"eventCreatedDateTime {created.isoformat()} is in the future", created_path
+        )
+    if (
+        classifier == "ACT"
+        and occurred_at.tzinfo is not None
+        and occurred_at > created + CLOCK_TOLERANCE
+    ):
+        raise ParseError(
+            f"actual eventDateTime {occurred_at.isoformat()} is later than eventCreatedDateTime "
+            f"{created.isoformat()}",
+            f"{path}.eventDateTime",
+        )
+
+
+def _document_references(event: dict) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for entry in as_list(event.get("documentReferences")):
+        entry = as_dict(entry)
+        found.append((entry.get("documentReferenceType"), entry.get("documentReferenceValue")))
+    for entry in as_list(event.get("relatedDocumentReferences")):
+        entry = as_dict(entry)
+        found.append((entry.get("type"), entry.get("value")))
+    details = as_dict(event.get("shipmentDetails"))
+    for entry in [
+        details.get("documentReference"),
+        *as_list(details.get("additionalDocumentReferences")),
+    ]:
+        entry = as_dict(entry)
+        found.append((entry.get("typeCode"), entry.get("reference")))
+    return [
+        (str(kind).strip().upper(), value)
+        for kind, value in ((k, text_or_none(v)) for k, v in found)
+        if kind and value
+    ]
+
+
+def _other_references(event: dict) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for entry in as_list(event.get("references")):
+        entry = as_dict(entry)
+        kind = REFERENCE_KINDS.get(
+            str(entry.get("referenceType") or entry.get("type") or "").upper()
+        )
+        value = text_or_none(entry.get("referenceValue") or entry.get("value"))
+        if kind and value:
+            found.append((kind, value))
+    return found
+
+
+def _equipment_reference(event: dict) -> str | None:
+    return text_or_none(event.get("equipmentReference")) or text_or_none(
+        as_dict(event.get("equipmentDetails")).get("equipmentReference")
+    )
+
+
+def _shipment_document(event: dict) -> tuple[str | None, str | None]:
+    document_type = text_or_none(event.get("documentTypeCode"))
+    value = text_or_none(event.get("documentID"))
+    if value is None and isinstance(event.get("documentReference"), str):
+        value = text_or_none(event.get("documentReference"))
+    if value is None:
+        reference = as_dict(as_dict(event.get("shipmentDetails")).get("documentReference"))
+        document_type = document_type or text_or_none(reference.get("typeCode"))
+        value = text_or_none(reference.get("reference"))
+    return (document_type.upper() if document_type else None), value
+
+
+def _references(
+    event: dict, event_type: str, path: str
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    documents = [
+        (DOCUMENT_KINDS.get(t, "customer_reference"), v) for t, v in _document_references(event)
+    ]
+    others = _other_references(event)
+    equipment = _equipment_reference(event)
+    equipment_refs = [("container", equipment)] if equipment else []
+    document_type = None
+    primary: tuple[str, str] | None = None
+    if event_type == "SHIPMENT":
+        document_type, value = _shipment_document(event)
+        if value:
+            primary = (DOCUMENT_KINDS.get(document_type or "", "customer_reference"), value)
+    elif event_type in EQUIPMENT_CENTRED and equipment:
+        primary = ("container", equipment)
+    else:
+        candidates = sorted(documents, key=lambda ref: ref[0] != "booking") + equipment_refs
+        primary = candidates[0] if candidates else None
+    if primary is None:
+        candidates = documents + equipment_refs + others
+        if not candidates:
+            raise ParseError(f"{event_type.lower()} event carries no usable reference", path)
+        primary = candidates[0]
+    return unique_references(primary, documents + equipment_refs + others), document_type
+
+
+def _transport_call(event: dict) -> dict:
+    return as_dict(event.get("transportCall")) or as_dict(
+        as_dict(event.get("transportDetails")).get("transportCall")
+    )
+
+
+def _location(event: dict) -> str | None:
+    event_location = as_dict(event.get("eventLocation"))
+    call = _transport_call(event)
+    for candidate in (
+        event_location.get("UNLocationCode"),
+        call.get("UNLocationCode"),
+        as_dict(call.get("location")).get("UNLocationCode"),
+        as_dict(event_location.get("address")).get("city"),
+        as_dict(as_dict(call.get("location")).get("address")).get("city"),
+    ):
+        if text_or_none(candidate):
+            return text_or_none(candidate)
+    return None
+
+
+def _empty_indicator(event: dict) -> str | None:
+    value = event.get("emptyIndicatorCode") or as_dict(event.get("equipmentDetails")).get(
+        "emptyIndicatorCode"
+    )
+    return str(value).upper() if value else None
+
+
+def _extra(
+    event: dict,
+    metadata: dict,
+    event_type: str,
+    document_type: str | None,
+    occurred_at: datetime,
+    tz_unknown: bool,
+) -> dict:
+    call = _transport_call(event)
+    vessel = as_dict(call.get("vessel")) or as_dict(call.get("vesselTransport"))
+    event_location = as_dict(event.get("eventLocation"))
+    geo = as_dict(event_location.get("geoCoordinate")) or event_location
+    details = {
+        "event_type": event_type,
+        "eventCreatedDateTime": metadata.get("eventCreatedDateTime")
+        or event.get("eventCreatedDateTime"),
+        "eventUpdatedDateTime": event.get("eventUpdatedDateTime"),
+        "document_type_code": document_type,
+        "reason": event.get("reason"),
+        "delay_reason_code": event.get("delayReasonCode"),
+        "change_remark": event.get("changeRemark"),
+        "empty_indicator": _empty_indicator(event),
+        "iso_equipment_code": event.get("ISOEquipmentCode")
+        or as_dict(event.get("equipmentDetails")).get("ISOEquipmentCode"),
+        "mode_of_transport": call.get("modeOfTransport"),
+        "vessel_imo": vessel.get("vesselIMONumber"),
+        "vessel_name": vessel.get("vesselName") or vessel.get("name"),
+        "facility_type_code": event_location.get("facilityTypeCode")
+        or call.get("facilityTypeCode"),
+        "latitude": geo.get("latitude"),
+        "longitude": geo.get("longitude"),
+        "location_name": event_location.get("locationName"),
+        "publisher": as_dict(metadata.get("publisher")).get("carrierCode"),
+        "seals": as_list(event.get("seals")) or None,
+    }
+    extra = {key: value for key, value in details.items() if value not in (None, "", [])}
+    if not tz_unknown and occurred_at.utcoffset() is not None:
+        extra["tz_offset"] = occurred_at.strftime("%z")
+    return extra

@@ -1,0 +1,502 @@
+"""ANSI X12 214 (Transportation Carrier Shipment Status) parser with envelope checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .base import (
+    NormalizedEvent,
+    ParseError,
+    ParseResult,
+    decode_text,
+    edi_dedupe_key,
+    unique_references,
+)
+from .mappings import X12_AT7_MILESTONES, X12_ESTIMATE_CODES, map_code
+from .timezones import resolve_local, x12_time_code_zone, zone_for_place
+
+ISA_LENGTH = 106
+L11_REFERENCE_KINDS = {
+    "BM": "bill_of_lading",
+    "PO": "purchase_order",
+    "SI": "customer_reference",
+    "CR": "customer_reference",
+    "CN": "tracking_number",
+    "BN": "booking",
+    "AW": "air_waybill",
+}
+LINE_BREAKS = "\r\n"
+
+
+@dataclass
+class Segment:
+    index: int
+    elements: list[str]
+    text: str
+
+    @property
+    def tag(self) -> str:
+        return self.elements[0].strip().upper()
+
+    def element(self, number: int) -> str:
+        return self.elements[number].strip() if number < len(self.elements) else ""
+
+    def at(self, number: int = 0) -> str:
+        where = f"segment {self.index} ({self.tag})"
+        return f"{where}, element {number}" if number else where
+
+
+@dataclass
+class TransactionSet:
+    header: Segment
+    unit: str
+    body: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class Group:
+    header: Segment
+    unit: str
+    set_count: int = 0
+    events: list[NormalizedEvent] = field(default_factory=list)
+
+
+@dataclass
+class Interchange:
+    header: Segment
+    unit: str
+    group_count: int = 0
+    events: list[NormalizedEvent] = field(default_factory=list)
+
+
+@dataclass
+class StatusBlock:
+    at7: Segment
+    ms1: Segment | None = None
+    ms2: Segment | None = None
+    extra_segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class LoopBlock:
+    lx: Segment | None
+    statuses: list[StatusBlock] = field(default_factory=list)
+    references: list[Segment] = field(default_factory=list)
+
+
+def tokenize(text: str) -> tuple[list[Segment], str]:
+    """Split an X12 text into segments using the separators declared by the first ISA."""
+    text = text.lstrip(" \t\r\n")
+    if not text.startswith("ISA"):
+        raise ParseError("input does not start with an ISA segment", position="segment 1")
+    if len(text) < ISA_LENGTH:
+        raise ParseError(
+            f"ISA segment truncated ({len(text)} of {ISA_LENGTH} characters)",
+            position="segment 1 (ISA)",
+        )
+    element_sep, terminator = text[3], text[105]
+    if element_sep.isalnum() or element_sep == terminator or element_sep.isspace():
+        raise ParseError(f"invalid element separator {element_sep!r} in ISA", "segment 1 (ISA)")
+    if len(text[:105].split(element_sep)) != 17:
+        raise ParseError(
+            "ISA is not the fixed-width 16-element header (separator count mismatch)",
+            position="segment 1 (ISA)",
+        )
+    segments: list[Segment] = []
+    for piece in text.split(terminator):
+        cleaned = piece.strip(LINE_BREAKS)
+        if not cleaned.strip():
+            continue
+        segments.append(Segment(len(segments) + 1, cleaned.split(element_sep), cleaned))
+    return segments, terminator
+
+
+def parse_x12(data: bytes) -> ParseResult:
+    segments, terminator = tokenize(decode_text(data))
+    return _EnvelopeWalker(terminator).walk(segments)
+
+
+class _EnvelopeWalker:
+    """Walks ISA/GS/ST envelopes; a unit's events are kept only when all its controls pass."""
+
+    def __init__(self, terminator: str):
+        self.terminator = terminator
+        self.result = ParseResult(format="x12")
+        self.interchange: Interchange | None = None
+        self.group: Group | None = None
+        self.transaction: TransactionSet | None = None
+        self.stray_reported = False
+
+    def walk(self, segments: list[Segment]) -> ParseResult:
+        handlers = {
+            "ISA": self._open_interchange,
+            "GS": self._open_group,
+            "ST": self._open_set,
+            "SE": self._close_set,
+            "GE": self._close_group,
+            "IEA": self._close_interchange,
+        }
+        for segment in segments:
+            handler = handlers.get(segment.tag)
+            if handler:
+                handler(segment)
+            elif self.transaction is not None:
+                self.transaction.body.append(segment)
+            else:
+                self._report_stray(segment)
+        self._abandon_set("end of input")
+        self._abandon_group("end of input")
+        self._abandon_interchange("end of input")
+        return self.result
+
+    def _error(self, reason: str, position: str | None, unit: str | None) -> None:
+        self.result.errors.append(ParseError(reason, position, unit))
+
+    def _report_stray(self, segment: Segment) -> None:
+        if self.stray_reported:
+            return
+        self.stray_reported = True
+        unit = (
+            self.group.unit if self.group else self.interchange.unit if self.interchange else None
+        )
+        self._error(f"segment {segment.tag} outside a transaction set", segment.at(0), unit)
+
+    def _open_interchange(self, segment: Segment) -> None:
+        self._abandon_set(f"new ISA at segment {segment.index}")
+        self._abandon_group(f"new ISA at segment {segment.index}")
+        self._abandon_interchange(f"new ISA at segment {segment.index}")
+        self.interchange = Interchange(segment, f"ISA {segment.element(13)}")
+
+    def _open_group(self, segment: Segment) -> None:
+        self._abandon_set(f"new GS at segment {segment.index}")
+        self._abandon_group(f"new GS at segment {segment.index}")
+        if self.interchange is None:
+            self._error("GS outside an interchange (no ISA)", segment.at(0), None)
+            return
+        self.interchange.group_count += 1
+        self.group = Group(segment, f"{self.interchange.unit} / GS {segment.element(6)}")
+
+    def _open_set(self, segment: Segment) -> None:
+        self._abandon_set(f"new ST at segment {segment.index}")
+        if self.group is None:
+            self._error("ST outside a functional group (no GS)", segment.at(0), None)
+            return
+        self.group.set_count += 1
+        self.transaction = TransactionSet(segment, f"{self.group.unit} / ST {segment.element(2)}")
+
+    def _close_set(self, trailer: Segment) -> None:
+        transaction, self.transaction = self.transaction, None
+        if transaction is None:
+            unit = self.group.unit if self.group else None
+            self._error("SE without a matching ST", trailer.at(0), unit)
+            return
+        problem = _set_control_problem(transaction, trailer)
+        if problem:
+            self._error(problem[0], problem[1], transaction.unit)
+            return
+        events, errors = parse_transaction(transaction, self.terminator)
+        self.result.errors.extend(errors)
+        if self.group is not None:
+            self.group.events.extend(events)
+
+    def _close_group(self, trailer: Segment) -> None:
+        self._abandon_set(f"GE at segment {trailer.index}")
+        group, self.group = self.group, None
+        if group is None:
+            self._error("GE without a matching GS", trailer.at(0), self._interchange_unit())
+            return
+        count, control = trailer.element(1), trailer.element(2)
+        if not _same_number(count, group.set_count):
+            reason = f"GE01 says {count or 'nothing'} transaction sets, group has {group.set_count}"
+            self._reject_unit(reason, trailer.at(1), group.unit, len(group.events))
+        elif control != group.header.element(6):
+            reason = f"GE02 {control!r} does not match GS06 {group.header.element(6)!r}"
+            self._reject_unit(reason, trailer.at(2), group.unit, len(group.events))
+        elif self.interchange is not None:
+            self.interchange.events.extend(group.events)
+
+    def _close_interchange(self, trailer: Segment) -> None:
+        self._abandon_set(f"IEA at segment {trailer.index}")
+        self._abandon_group(f"IEA at segment {trailer.index}")
+        interchange, self.interchange = self.interchange, None
+        if interchange is None:
+            self._error("IEA without a matching ISA", trailer.at(0), None)
+            return
+        count, control = trailer.element(1), trailer.element(2)
+        expected_control = interchange.header.element(13)
+        if not _same_number(count, interchange.group_count):
+            reason = (
+                f"IEA01 says {count or 'nothing'} groups, interchange has {interchange.group_count}"
+            )
+            self._reject_unit(reason, trailer.at(1), interchange.unit, len(interchange.events))
+        elif control != expected_control:
+            reason = f"IEA02 {control!r} does not match ISA13 {expected_control!r}"
+            self._reject_unit(reason, trailer.at(2), interchange.unit, len(interchange.events))
+        else:
+            self.result.events.extend(interchange.events)
+
+    def _reject_unit(self, reason: str, position: str, unit: str, discarded: int) -> None:
+        self._error(f"{reason}; unit rejected ({discarded} events discarded)", position, unit)
+
+    def _interchange_unit(self) -> str | None:
+        return self.interchange.unit if self.interchange else None
+
+    def _abandon_set(self, why: str) -> None:
+        if self.transaction is not None:
+            header = self.transaction.header
+            self._error(
+                f"truncated transaction set: ST has no SE before {why}",
+                header.at(0),
+                self.transaction.unit,
+            )
+            self.transaction = None
+
+    def _abandon_group(self, why: str) -> None:
+        if self.group is not None:
+            self._reject_unit(
+                f"truncated functional group: GS has no GE before {why}",
+                self.group.header.at(0),
+                self.group.unit,
+                len(self.group.events),
+            )
+            self.group = None
+
+    def _abandon_interchange(self, why: str) -> None:
+        if self.interchange is not None:
+            self._reject_unit(
+                f"truncated interchange: ISA has no IEA before {why}",
+                self.interchange.header.at(0),
+                self.interchange.unit,
+                len(self.interchange.events),
+            )
+            self.interchange = None
+
+
+def _same_number(text: str, expected: int) -> bool:
+    return text.isdigit() and int(text) == expected
+
+
+def _set_control_problem(transaction: TransactionSet, trailer: Segment) -> tuple[str, str] | None:
+    actual = len(transaction.body) + 2
+    declared = trailer.element(1)
+    if not _same_number(declared, actual):
+        return (
+            f"SE01 segment count {declared or 'missing'} does not match actual count {actual}",
+            trailer.at(1),
+        )
+    if trailer.element(2) != transaction.header.element(2):
+        return (
+            f"SE02 {trailer.element(2)!r} does not match ST02 {transaction.header.element(2)!r}",
+            trailer.at(2),
+        )
+    if transaction.header.element(1) != "214":
+        return (
+            f"transaction set {transaction.header.element(1)!r} is not a 214",
+            transaction.header.at(1),
+        )
+    return None
+
+
+def parse_transaction(
+    transaction: TransactionSet, terminator: str
+) -> tuple[list[NormalizedEvent], list[ParseError]]:
+    """One 214 transaction set → events (one per AT7) and per-AT7 errors."""
+    b10 = next((s for s in transaction.body if s.tag == "B10"), None)
+    if b10 is None:
+        return [], [
+            ParseError("214 has no B10 segment", transaction.header.at(0), transaction.unit)
+        ]
+    primary = _primary_reference(b10)
+    if primary is None:
+        error = ParseError("B10 carries no shipment identification", b10.at(2), transaction.unit)
+        return [], [error]
+    header_refs, loops = _split_loops(transaction.body)
+    events: list[NormalizedEvent] = []
+    errors: list[ParseError] = []
+    base_refs = _b10_references(b10) + [r for s in header_refs if (r := _l11_reference(s))]
+    for loop in loops:
+        loop_refs = [r for s in loop.references if (r := _l11_reference(s))]
+        references = unique_references(primary, base_refs + loop_refs)
+        for status in loop.statuses:
+            try:
+                events.append(_build_event(status, loop, b10, references, terminator))
+            except ParseError as error:
+                errors.append(error.with_context(status.at7.at(0), transaction.unit))
+    return events, errors
+
+
+def _primary_reference(b10: Segment) -> tuple[str, str] | None:
+    if b10.element(2):
+        return ("shipment_id", b10.element(2))
+    if b10.element(1):
+        return ("tracking_number", b10.element(1))
+    return None
+
+
+def _b10_references(b10: Segment) -> list[tuple[str, str]]:
+    return [("tracking_number", b10.element(1))] if b10.element(1) else []
+
+
+def _l11_reference(segment: Segment) -> tuple[str, str] | None:
+    kind = L11_REFERENCE_KINDS.get(segment.element(2).upper())
+    if kind and segment.element(1):
+        return (kind, segment.element(1))
+    return None
+
+
+def _split_loops(body: list[Segment]) -> tuple[list[Segment], list[LoopBlock]]:
+    header_refs: list[Segment] = []
+    loops: list[LoopBlock] = []
+    current: LoopBlock | None = None
+    for segment in body:
+        tag = segment.tag
+        if tag == "LX":
+            current = LoopBlock(segment)
+            loops.append(current)
+        elif tag == "AT7":
+            if current is None:
+                current = LoopBlock(None)
+                loops.append(current)
+            current.statuses.append(StatusBlock(segment))
+        elif tag == "L11":
+            (current.references if current else header_refs).append(segment)
+        elif current is not None and current.statuses:
+            _attach_to_status(current.statuses[-1], segment)
+    return header_refs, loops
+
+
+def _attach_to_status(status: StatusBlock, segment: Segment) -> None:
+    if segment.tag == "MS1" and status.ms1 is None:
+        status.ms1 = segment
+    elif segment.tag == "MS2" and status.ms2 is None:
+        status.ms2 = segment
+    else:
+        status.extra_segments.append(segment)
+
+
+def _build_event(
+    status: StatusBlock,
+    loop: LoopBlock,
+    b10: Segment,
+    references: tuple[tuple[str, str], ...],
+    terminator: str,
+) -> NormalizedEvent:
+    at7 = status.at7
+    code, classifier, milestone, extra = _status_semantics(at7)
+    occurred_at, tz_unknown = _occurred_at(at7, status.ms1)
+    location = status.ms1.element(1) or None if status.ms1 else None
+    extra.update(_location_extra(status.ms1))
+    extra.update(_equipment_extra(status.ms2))
+    extra.update(
+        {
+            k: v
+            for k, v in {"scac": b10.element(3), "carrier_reference": b10.element(1)}.items()
+            if v
+        }
+    )
+    if loop.lx is not None:
+        extra["lx"] = loop.lx.element(1)
+    extra["time_code"] = at7.element(7) or None
+    if tz_unknown:
+        extra["tz_unknown_reason"] = "no time code and location zone could not be resolved"
+    reference_kind, reference = references[0]
+    raw_segments = [at7, *(s for s in (status.ms1, status.ms2) if s), *status.extra_segments]
+    return NormalizedEvent(
+        standard="x12",
+        reference=reference,
+        reference_kind=reference_kind,
+        references=references,
+        code=code,
+        milestone=milestone,
+        occurred_at=occurred_at,
+        tz_unknown=tz_unknown,
+        location=location,
+        classifier=classifier,
+        dedupe_key=edi_dedupe_key("x12", reference, code, occurred_at, location, classifier),
+        raw="".join(s.text + terminator for s in raw_segments),
+        extra=extra,
+    )
+
+
+def _status_semantics(at7: Segment) -> tuple[str, str, str, dict]:
+    status_code, appointment_code = at7.element(1).upper(), at7.element(3).upper()
+    extra: dict = {}
+    if at7.element(2):
+        extra["reason_code"] = at7.element(2)
+    if at7.element(4):
+        extra["appointment_reason_code"] = at7.element(4)
+    if status_code:
+        classifier = "EST" if status_code in X12_ESTIMATE_CODES else "ACT"
+        if status_code not in X12_AT7_MILESTONES:
+            extra["unknown_code"] = True
+        return status_code, classifier, map_code("x12", status_code), extra
+    if appointment_code:
+        extra["appointment_code"] = appointment_code
+        return appointment_code, "PLN", "other", extra
+    raise ParseError(
+        "AT7 has neither a status code (AT7-01) nor an appointment code (AT7-03)", at7.at(1)
+    )
+
+
+def _occurred_at(at7: Segment, ms1: Segment | None) -> tuple[datetime, bool]:
+    naive = _naive_datetime(at7)
+    try:
+        zone = x12_time_code_zone(at7.element(7))
+    except ParseError as error:
+        raise error.with_context(at7.at(7)) from None
+    if zone is None and ms1 is not None:
+        zone = zone_for_place(ms1.element(1), ms1.element(2), ms1.element(3), ms1.element(8))
+    try:
+        return resolve_local(naive, zone)
+    except ParseError as error:
+        raise error.with_context(at7.at(6)) from None
+
+
+def _naive_datetime(at7: Segment) -> datetime:
+    date_text, time_text = at7.element(5), at7.element(6)
+    if len(date_text) != 8 or not date_text.isdigit():
+        raise ParseError(f"AT7-05 date {date_text!r} is not CCYYMMDD", at7.at(5))
+    if time_text and (len(time_text) not in (4, 6, 7, 8) or not time_text.isdigit()):
+        raise ParseError(f"AT7-06 time {time_text!r} is not HHMM[SS[D[D]]]", at7.at(6))
+    padded = (time_text or "0000").ljust(8, "0")
+    try:
+        return datetime(
+            int(date_text[:4]),
+            int(date_text[4:6]),
+            int(date_text[6:8]),
+            int(padded[:2]),
+            int(padded[2:4]),
+            int(padded[4:6]),
+            int(padded[6:8]) * 10000,
+        )
+    except ValueError as exc:
+        raise ParseError(
+            f"impossible date/time {date_text} {time_text}: {exc}", at7.at(5)
+        ) from None
+
+
+def _location_extra(ms1: Segment | None) -> dict:
+    if ms1 is None:
+        return {}
+    fields = {
+        "city": ms1.element(1),
+        "state": ms1.element(2),
+        "country": ms1.element(3),
+        "postal_code": ms1.element(8),
+        "longitude": ms1.element(9) or ms1.element(4),
+        "latitude": ms1.element(10) or ms1.element(5),
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _equipment_extra(ms2: Segment | None) -> dict:
+    if ms2 is None or not ms2.element(2):
+        return {}
+    equipment = {
+        "owner_scac": ms2.element(1),
+        "number": ms2.element(2),
+        "type": ms2.element(3),
+        "check_digit": ms2.element(4),
+    }
+    return {"equipment": {key: value for key, value in equipment.items() if value}}

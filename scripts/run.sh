@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make run`: bootstrap, migrate, seed demo data, then run web (uvicorn, HTTP + websockets),
+# Celery worker and Celery beat. Output goes to .local/logs/<name>.log and, prefixed, to the
+# terminal. Ctrl-C (or any process dying) stops everything, including the project-local
+# PostgreSQL/Redis that this script started.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CHILD_PGIDS=()
+CLEANED_UP=0
+# shellcheck disable=SC2317  # invoked via trap
+cleanup() {
+    [[ "$CLEANED_UP" == 0 ]] || return 0
+    CLEANED_UP=1
+    trap '' INT TERM
+    if ((${#CHILD_PGIDS[@]})); then
+        printf '\n' >&2
+        mp_log "stopping web, worker, beat"
+        local pg i alive
+        for pg in "${CHILD_PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+        for ((i = 0; i < 60; i++)); do
+            alive=0
+            for pg in "${CHILD_PGIDS[@]}"; do
+                if kill -0 -- "-$pg" 2>/dev/null; then alive=1; fi
+            done
+            [[ "$alive" == 1 ]] || break
+            sleep 0.25
+        done
+        for pg in "${CHILD_PGIDS[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+    fi
+    if declare -F mp_stop_started_here >/dev/null; then mp_stop_started_here; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+
+PY=.venv/bin/python
+mp_log "migrate --database=owner"
+"$PY" manage.py migrate --database=owner --noinput
+mp_log "seed_demo"
+"$PY" manage.py seed_demo
+
+LOGDIR="$MILEPOST_LOCAL/logs"
+mkdir -p "$LOGDIR"
+export PYTHONUNBUFFERED=1
+
+# start NAME CMD...: run CMD in its own process group (setsid), log to .local/logs/NAME.log
+# and to the terminal prefixed with [NAME].
+start() {
+    local name="$1"
+    shift
+    local logfile="$LOGDIR/$name.log"
+    printf -- '--- %s: %s\n' "$(date -Is)" "$*" >>"$logfile"
+    # tee/sed ignore INT/TERM so the process's own shutdown messages are still logged;
+    # they exit at EOF once the process is gone.
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    setsid bash -c 'set -o pipefail; name="$1"; log="$2"; shift 2
+        "$@" 2>&1 </dev/null |
+            (trap "" INT TERM; exec tee -a "$log") |
+            (trap "" INT TERM; exec sed -u "s/^/[$name] /")' \
+        _ "$name" "$logfile" "$@" &
+    CHILD_PGIDS+=("$!")
+}
+
+WEB_PORT="${PORT:-8000}"
+start web .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$WEB_PORT"
+start worker .venv/bin/celery -A config worker -l info --concurrency 2
+start beat .venv/bin/celery -A config beat -l info
+
+cat <<MSG
+
+Milepost is starting (logs: .local/logs/{web,worker,beat}.log):
+  App:       http://localhost:$WEB_PORT/
+  Admin:     http://localhost:$WEB_PORT/admin/
+  API docs:  http://localhost:$WEB_PORT/api/docs/
+Demo logins were printed above by seed_demo. Press Ctrl-C to stop everything.
+
+MSG
+
+# Return when any process exits (or on Ctrl-C); cleanup stops the rest.
+rc=0
+wait -n || rc=$?
+mp_warn "a Milepost process exited (status $rc); shutting down the others"
+exit "$rc"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make soak`: the long-running suites: `pytest -m soak` and the full-size fuzz tests
+# (`pytest tests/integrations -k fuzz`) with large example counts. Extra arguments go to
+# both pytest runs. The -m soak run may collect nothing only if the fuzz run collected tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+trap 'mp_stop_started_here' EXIT
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+# shellcheck source=scripts/chromium.sh
+source scripts/chromium.sh
+
+export DJANGO_ENV=test FUZZ_EXAMPLES=10000 PROPERTY_EXAMPLES=2000 SOAK=1
+
+mp_log "pytest -q -m soak $*"
+soak_rc=0
+.venv/bin/pytest -q -p no:cacheprovider -m soak "$@" || soak_rc=$?
+
+mp_log "pytest -q tests/integrations -k fuzz $*"
+fuzz_rc=0
+.venv/bin/pytest -q -p no:cacheprovider tests/integrations -k fuzz "$@" || fuzz_rc=$?
+
+fail=0
+if [[ "$soak_rc" -ne 0 && "$soak_rc" -ne 5 ]]; then
+    printf 'ERROR: soak tests failed (pytest exit %s)\n' "$soak_rc" >&2
+    fail=1
+fi
+if [[ "$fuzz_rc" -eq 5 ]]; then
+    printf 'ERROR: no fuzz tests collected in tests/integrations (-k fuzz): treating as failure\n' >&2
+    fail=1
+elif [[ "$fuzz_rc" -ne 0 ]]; then
+    printf 'ERROR: fuzz tests failed (pytest exit %s)\n' "$fuzz_rc" >&2
+    fail=1
+fi
+if [[ "$fail" -ne 0 ]]; then
+    exit 1
+fi
+if [[ "$soak_rc" -eq 5 ]]; then
+    mp_log "no tests marked 'soak' were collected (fuzz tests ran and passed)"
+fi
+mp_log "soak passed"

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.timezone import now
+
+from milestones.models import Mode, TemplateVersion
+from tenancy.models import CustomerAccount, TenantOwned, User
+
+
+class ReferenceKind(models.TextChoices):
+    TRACKING_NUMBER = "tracking_number", "Tracking number"
+    BILL_OF_LADING = "bill_of_lading", "Bill of lading"
+    AIR_WAYBILL = "air_waybill", "Air waybill"
+    CONTAINER = "container", "Container"
+    BOOKING = "booking", "Booking"
+    PURCHASE_ORDER = "purchase_order", "Purchase order"
+    CUSTOMER_REFERENCE = "customer_reference", "Customer reference"
+    SHIPMENT_ID = "shipment_id", "Shipment id"
+    CONSIGNMENT = "consignment", "Consignment"
+    TRANSPORT_DOCUMENT = "transport_document", "Transport document"
+    SSCC = "sscc", "SSCC"
+
+
+class Shipment(TenantOwned):
+    """A consignment followed through its milestones.
+
+    The status/eta/progress/timeline fields are a cache of the computed timeline (rebuilt from
+    events by shipments.services.timeline_refresh); the events are the truth.
+    """
+
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    service = models.CharField(max_length=60, blank=True)
+    carrier = models.CharField(max_length=120, blank=True)
+    customer_account = models.ForeignKey(
+        CustomerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    shipper_name = models.CharField(max_length=200, blank=True)
+    consignee_name = models.CharField(max_length=200, blank=True)
+    origin_locode = models.CharField(max_length=5, blank=True)
+    origin_address = models.CharField(max_length=300, blank=True)
+    origin_lat = models.FloatField(null=True, blank=True)
+    origin_lon = models.FloatField(null=True, blank=True)
+    destination_locode = models.CharField(max_length=5, blank=True)
+    destination_address = models.CharField(max_length=300, blank=True)
+    destination_lat = models.FloatField(null=True, blank=True)
+    destination_lon = models.FloatField(null=True, blank=True)
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.PROTECT, related_name="+"
+    )
+    booked_at = models.DateTimeField()
+    promised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    status = models.CharField(max_length=20, default="booked", db_index=True)
+    current_stage = models.CharField(max_length=40, blank=True)
+    next_milestone = models.CharField(max_length=40, blank=True)
+    eta = models.DateTimeField(null=True, blank=True)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    is_late = models.BooleanField(default=False)
+    timeline = models.JSONField(default=dict, blank=True)
+    timeline_computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-booked_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-booked_at"]),
+            models.Index(fields=["tenant", "customer_account", "-booked_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipment {self.pk}"
+
+
+class ShipmentReference(TenantOwned):
+    """Any of these identifies the shipment to an inbound event; unique per tenant and kind."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="references")
+    kind = models.CharField(max_length=24, choices=ReferenceKind.choices)
+    value = models.CharField(max_length=80)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind", "value"], name="reference_uniq")
+        ]
+        indexes = [models.Index(fields=["tenant", "value"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class LegSegment(models.TextChoices):
+    FIRST_MILE = "first_mile", "First mile"
+    MIDDLE_MILE = "middle_mile", "Middle mile"
+    LAST_MILE = "last_mile", "Last mile"
+
+
+class Leg(TenantOwned):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="legs")
+    sequence = models.PositiveSmallIntegerField()
+    segment = models.CharField(max_length=12, choices=LegSegment.choices)
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    carrier = models.CharField(max_length=120, blank=True)
+    origin_locode = models.CharField(max_length=5, blank=True)
+    destination_locode = models.CharField(max_length=5, blank=True)
+    planned_departure = models.DateTimeField(null=True, blank=True)
+    planned_arrival = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["shipment_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "sequence"], name="leg_sequence_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Leg {self.sequence} ({self.segment})"
+
+
+class LinkKind(models.TextChoices):
+    CONSOLIDATION = "consolidation", "Consolidation"
+    FIRST_MILE_LOAD = "first_mile_load", "First-mile load"
+    LINEHAUL = "linehaul", "Linehaul"
+
+
+class ShipmentLink(TenantOwned):
+    """The child waits on the parent: a delay of ``parent_milestone`` shifts ``child_milestone``."""
+
+    parent = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="child_links")
+    child = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parent_links")
+    kind = models.CharField(max_length=20, choices=LinkKind.choices)
+    parent_milestone = models.CharField(max_length=40, default="departed")
+    child_milestone = models.CharField(max_length=40, default="departed")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "child"], name="shipment_link_uniq"),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("child")), name="shipment_link_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_id} -> {self.child_id}"
+
+
+class Classifier(models.TextChoices):
+    ACTUAL = "ACT", "Actual"
+    ESTIMATED = "EST", "Estimated"
+    PLANNED = "PLN", "Planned"
+
+
+class SourceKind(models.TextChoices):
+    INTEGRATION = "integration", "Integration"
+    PARTNER = "partner", "Partner"
+    USER = "user", "User"
+    SYSTEM = "system", "System"
+
+
+class TrackingEvent(TenantOwned):
+    """One immutable fact about a shipment. Never updated (a trigger refuses UPDATE);
+    corrections are new events that supersede or void earlier ones."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    milestone = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField()
+    classifier = models.CharField(max_length=3, choices=Classifier.choices)
+    location = models.CharField(max_length=120, blank=True)
+    source_kind = models.CharField(max_length=12, choices=SourceKind.choices)
+    source_name = models.CharField(max_length=120)
+    raw_code = models.CharField(max_length=40, blank=True)
+    dedupe_key = models.CharField(max_length=128)
+    recorded_at = models.DateTimeField(default=now)
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voids = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    author = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    inbound_message_id = models.BigIntegerField(null=True, blank=True)
+    tz_unknown = models.BooleanField(default=False)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "shipment", "dedupe_key"], name="event_dedupe_uniq"
+            )
+        ]
+        # The unique index above serves "events of one shipment" (its leading columns).
+        indexes = [models.Index(fields=["tenant", "recorded_at"], name="event_recorded_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.milestone} {self.classifier} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,52 @@
+"""Reads for shipments, always in the current tenant context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from milestones import engine
+from shipments.models import Shipment, ShipmentReference, TrackingEvent
+from shipments.timeline import compute_for
+
+
+def shipment_list(*, customer_account_ids: Iterable[int] | None = None) -> QuerySet[Shipment]:
+    shipments = Shipment.objects.all()
+    if customer_account_ids is not None:
+        shipments = shipments.filter(customer_account_id__in=list(customer_account_ids))
+    return shipments
+
+
+def shipment_get(*, shipment_id: int) -> Shipment:
+    """Raises Shipment.DoesNotExist for missing and for another tenant's alike."""
+    return Shipment.objects.get(pk=shipment_id)
+
+
+def shipment_by_reference(*, value: str, kind: str | None = None) -> Shipment | None:
+    references = ShipmentReference.objects.filter(value=value.strip())
+    if kind:
+        references = references.filter(kind=kind)
+    reference = references.select_related("shipment").first()
+    return reference.shipment if reference else None
+
+
+def shipment_ids_by_reference_values(values: Iterable[str]) -> dict[str, set[int]]:
+    """Every shipment each reference value identifies (any kind), in one query."""
+    found: dict[str, set[int]] = {}
+    rows = ShipmentReference.objects.filter(value__in=set(values)).values_list(
+        "value", "shipment_id"
+    )
+    for value, shipment_id in rows:
+        found.setdefault(value, set()).add(shipment_id)
+    return found
+
+
+def shipment_timeline(*, shipment: Shipment, as_of: datetime | None = None) -> engine.Timeline:
+    """The timeline computed from the events now (or as known at ``as_of``)."""
+    return compute_for([shipment], as_of=as_of)[shipment.pk]
+
+
+def shipment_events(*, shipment: Shipment) -> QuerySet[TrackingEvent]:
+    return TrackingEvent.objects.filter(shipment=shipment).order_by("occurred_at", "id")

@@ -1,0 +1,470 @@
+"""Writes for shipments: create, link, record events (bulk and manual), correct, void,
+migrate to another template version, and refresh the cached timelines."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from psycopg2.extras import Json, execute_values
+
+from milestones import engine
+from milestones.models import TemplateVersion
+from milestones.selectors import template_latest_version
+from shipments import hooks
+from shipments.models import (
+    Classifier,
+    Shipment,
+    ShipmentLink,
+    ShipmentReference,
+    SourceKind,
+    TrackingEvent,
+)
+from shipments.timeline import compute_for
+from tenancy.context import current_tenant_id
+from tenancy.models import CustomerAccount, User
+from tenancy.services import audit_record
+
+MAX_LINK_DEPTH = 4
+
+
+class ShipmentError(Exception):
+    """A shipment rule was broken; ``code`` and ``field`` are for API errors."""
+
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to record. ``dedupe_key`` makes recording idempotent."""
+
+    shipment_id: int
+    milestone: str
+    occurred_at: datetime
+    classifier: str
+    source_kind: str
+    source_name: str
+    dedupe_key: str = ""
+    location: str = ""
+    raw_code: str = ""
+    reason: str = ""
+    author_id: int | None = None
+    supersedes_id: int | None = None
+    voids: bool = False
+    inbound_message_id: int | None = None
+    tz_unknown: bool = False
+    details: dict = field(default_factory=dict)
+    recorded_at: datetime | None = None  # when Milepost learned it; now unless replaying
+
+    def key(self) -> str:
+        if self.dedupe_key:
+            return self.dedupe_key[:128]
+        basis = "|".join(
+            str(part)
+            for part in (
+                self.milestone,
+                self.occurred_at.isoformat(),
+                self.classifier,
+                self.source_kind,
+                self.source_name,
+                self.location,
+                self.raw_code,
+            )
+        )
+        return "h:" + hashlib.sha256(basis.encode()).hexdigest()
+
+
+def _validate_event(event: NewEvent) -> None:
+    if event.classifier not in Classifier.values:
+        raise ShipmentError(f"Unknown classifier {event.classifier!r}", field="classifier")
+    if event.source_kind not in SourceKind.values:
+        raise ShipmentError(f"Unknown source kind {event.source_kind!r}", field="source_kind")
+    if timezone.is_naive(event.occurred_at):
+        raise ShipmentError("occurred_at needs a time zone offset", field="occurred_at")
+    if not event.milestone:
+        raise ShipmentError("milestone is required", field="milestone")
+
+
+# --- shipments ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def shipment_create(
+    *,
+    mode: str,
+    references: Sequence[tuple[str, str]],
+    booked_at: datetime,
+    template_version: TemplateVersion | None = None,
+    customer_account: CustomerAccount | None = None,
+    actor: User | None = None,
+    **details,
+) -> Shipment:
+    """Create a shipment on the latest template of its mode (or the given version)."""
+    if not references:
+        raise ShipmentError("A shipment needs at least one reference", field="references")
+    version = template_version or template_latest_version(mode=mode)
+    shipment = Shipment.objects.create(
+        mode=mode,
+        booked_at=booked_at,
+        template_version=version,
+        customer_account=customer_account,
+        **details,
+    )
+    _add_references(shipment, references)
+    audit_record(
+        action="shipment.create",
+        target_type="shipment",
+        target_id=shipment.pk,
+        actor=actor,
+        changes={"mode": mode, "references": [list(r) for r in references]},
+    )
+    timelines_refresh(shipment_ids=[shipment.pk])
+    return shipment
+
+
+def _add_references(shipment: Shipment, references: Sequence[tuple[str, str]]) -> None:
+    rows = [
+        ShipmentReference(shipment=shipment, kind=k, value=v.strip(), tenant_id=shipment.tenant_id)
+        for k, v in references
+    ]
+    taken = ShipmentReference.objects.filter(
+        kind__in={r.kind for r in rows}, value__in={r.value for r in rows}
+    ).values_list("kind", "value")
+    clashes = {(k, v) for k, v in taken} & {(r.kind, r.value) for r in rows}
+    if clashes:
+        kind, value = sorted(clashes)[0]
+        raise ShipmentError(
+            f"Reference {kind} {value!r} already identifies another shipment",
+            code="duplicate_reference",
+            field="references",
+        )
+    try:
+        with transaction.atomic():
+            ShipmentReference.objects.bulk_create(rows)
+    except IntegrityError as error:
+        raise ShipmentError(
+            "Duplicate reference", code="duplicate_reference", field="references"
+        ) from error
+
+
+def shipment_link(
+    *,
+    parent: Shipment,
+    child: Shipment,
+    kind: str,
+    parent_milestone: str = "departed",
+    child_milestone: str = "departed",
+    actor: User | None = None,
+) -> ShipmentLink:
+    if parent.pk == child.pk or _is_ancestor(child.pk, of=parent.pk):
+        raise ShipmentError("A shipment cannot depend on itself", code="link_cycle")
+    link = ShipmentLink.objects.create(
+        parent=parent,
+        child=child,
+        kind=kind,
+        parent_milestone=parent_milestone,
+        child_milestone=child_milestone,
+    )
+    audit_record(
+        action="shipment.link",
+        target_type="shipment",
+        target_id=child.pk,
+        actor=actor,
+        changes={"parent": parent.pk, "kind": kind},
+    )
+    timelines_refresh(shipment_ids=[child.pk])
+    return link
+
+
+def _is_ancestor(candidate: int, *, of: int) -> bool:
+    frontier = {of}
+    for _ in range(MAX_LINK_DEPTH * 4):
+        parents = set(
+            ShipmentLink.objects.filter(child_id__in=frontier).values_list("parent_id", flat=True)
+        )
+        if candidate in parents:
+            return True
+        if not parents:
+            return False
+        frontier = parents
+    return False
+
+
+@transaction.atomic
+def shipment_migrate_template(
+    *, shipment: Shipment, version: TemplateVersion, reason: str, actor: User | None = None
+) -> Shipment:
+    """Move a shipment to another template version explicitly (never done implicitly)."""
+    if not reason.strip():
+        raise ShipmentError("A reason is required", field="reason")
+    before = shipment.template_version_id
+    Shipment.objects.filter(pk=shipment.pk).update(template_version=version)
+    shipment.template_version = version
+    audit_record(
+        action="shipment.migrate_template",
+        target_type="shipment",
+        target_id=shipment.pk,
+        actor=actor,
+        reason=reason,
+        changes={"template_version": [before, version.pk]},
+    )
+    timelines_refresh(shipment_ids=[shipment.pk])
+    return shipment
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def events_record(*, events: Iterable[NewEvent], refresh: bool = True) -> list[int]:
+    """Insert events set-based and idempotently; return the ids of the ones that were new.
+
+    A replayed event (same shipment and dedupe key) is skipped by ON CONFLICT DO NOTHING, so
+    recording the same batch twice changes nothing.
+    """
+    batch = list(events)
+    for event in batch:
+        _validate_event(event)
+    with transaction.atomic():
+        inserted = insert_events(batch)
+        if refresh and inserted:
+            timelines_refresh(shipment_ids=sorted({shipment for _, shipment in inserted}))
+    return [event_id for event_id, _ in inserted]
+
+
+EVENT_COLUMNS = (
+    "tenant_id",
+    "shipment_id",
+    "milestone",
+    "occurred_at",
+    "classifier",
+    "location",
+    "source_kind",
+    "source_name",
+    "raw_code",
+    "dedupe_key",
+    "recorded_at",
+    "supersedes_id",
+    "voids",
+    "reason",
+    "author_id",
+    "inbound_message_id",
+    "tz_unknown",
+    "details",
+)
+
+
+def insert_events(batch: Sequence[NewEvent], page_size: int = 2000) -> list[tuple[int, int]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING (id, shipment_id), in pages."""
+    if not batch:
+        return []
+    tenant_id = current_tenant_id()
+    now = timezone.now()
+    rows = [_event_values(tenant_id, e, now) for e in batch]
+    # Only constant column names are interpolated; values go through execute_values.
+    sql = (
+        f"INSERT INTO shipments_trackingevent ({', '.join(EVENT_COLUMNS)}) VALUES %s "  # noqa: S608
+        "ON CONFLICT (tenant_id, shipment_id, dedupe_key) DO NOTHING RETURNING id, shipment_id"
+    )
+    with connection.cursor() as cursor:
+        return execute_values(cursor.cursor, sql, rows, page_size=page_size, fetch=True)
+
+
+def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
+    return (
+        tenant_id,
+        e.shipment_id,
+        e.milestone,
+        e.occurred_at,
+        e.classifier,
+        e.location[:120],
+        e.source_kind,
+        e.source_name[:120],
+        e.raw_code[:40],
+        e.key(),
+        e.recorded_at or now,
+        e.supersedes_id,
+        e.voids,
+        e.reason,
+        e.author_id,
+        e.inbound_message_id,
+        e.tz_unknown,
+        Json(e.details),
+    )
+
+
+@transaction.atomic
+def milestone_record_manual(
+    *,
+    shipment: Shipment,
+    milestone: str,
+    occurred_at: datetime,
+    reason: str,
+    actor: User,
+    classifier: str = Classifier.ACTUAL,
+    location: str = "",
+) -> TrackingEvent:
+    """Ops record a milestone by hand; audited, with the reason on the event."""
+    if not reason.strip():
+        raise ShipmentError("A reason is required for a manual update", field="reason")
+    event = _record_one(
+        NewEvent(
+            shipment_id=shipment.pk,
+            milestone=milestone,
+            occurred_at=occurred_at,
+            classifier=classifier,
+            source_kind=SourceKind.USER,
+            source_name=f"user:{actor.email}",
+            location=location,
+            reason=reason,
+            author_id=actor.pk,
+            dedupe_key=f"manual:{timezone.now().timestamp()}:{milestone}:{actor.pk}",
+        )
+    )
+    audit_record(
+        action="event.manual",
+        target_type="shipment",
+        target_id=shipment.pk,
+        actor=actor,
+        reason=reason,
+        changes={
+            "event": event.pk,
+            "milestone": milestone,
+            "occurred_at": occurred_at.isoformat(),
+            "classifier": classifier,
+        },
+    )
+    return event
+
+
+@transaction.atomic
+def event_correct(
+    *,
+    event: TrackingEvent,
+    reason: str,
+    actor: User,
+    occurred_at: datetime | None = None,
+    milestone: str | None = None,
+    location: str | None = None,
+) -> TrackingEvent:
+    """A correction is a new event superseding the wrong one; the original stays."""
+    if not reason.strip():
+        raise ShipmentError("A reason is required for a correction", field="reason")
+    correction = _record_one(
+        NewEvent(
+            shipment_id=event.shipment_id,
+            milestone=milestone or event.milestone,
+            occurred_at=occurred_at or event.occurred_at,
+            classifier=event.classifier,
+            source_kind=SourceKind.USER,
+            source_name=f"user:{actor.email}",
+            location=event.location if location is None else location,
+            raw_code=event.raw_code,
+            reason=reason,
+            author_id=actor.pk,
+            supersedes_id=event.pk,
+            dedupe_key=f"correct:{event.pk}:{timezone.now().timestamp()}",
+        )
+    )
+    audit_record(
+        action="event.correct",
+        target_type="shipment",
+        target_id=event.shipment_id,
+        actor=actor,
+        reason=reason,
+        changes={"event": event.pk, "by": correction.pk},
+    )
+    return correction
+
+
+@transaction.atomic
+def event_void(*, event: TrackingEvent, reason: str, actor: User) -> TrackingEvent:
+    if not reason.strip():
+        raise ShipmentError("A reason is required to void an event", field="reason")
+    void = _record_one(
+        NewEvent(
+            shipment_id=event.shipment_id,
+            milestone=event.milestone,
+            occurred_at=event.occurred_at,
+            classifier=event.classifier,
+            source_kind=SourceKind.USER,
+            source_name=f"user:{actor.email}",
+            reason=reason,
+            author_id=actor.pk,
+            supersedes_id=event.pk,
+            voids=True,
+            dedupe_key=f"void:{event.pk}",
+        )
+    )
+    audit_record(
+        action="event.void",
+        target_type="shipment",
+        target_id=event.shipment_id,
+        actor=actor,
+        reason=reason,
+        changes={"event": event.pk, "by": void.pk},
+    )
+    return void
+
+
+def _record_one(event: NewEvent) -> TrackingEvent:
+    inserted = events_record(events=[event])
+    if not inserted:
+        raise ShipmentError("This change was already recorded", code="duplicate")
+    return TrackingEvent.objects.get(pk=inserted[0])
+
+
+# --- timelines ------------------------------------------------------------------------------
+
+
+def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
+    """Recompute and cache the timelines of these shipments, then of their dependants."""
+    shipments = list(Shipment.objects.filter(pk__in=list(shipment_ids)))
+    if not shipments:
+        return
+    timelines = compute_for(shipments)
+    now = timezone.now()
+    for shipment in shipments:
+        _apply(shipment, timelines[shipment.pk], now)
+    Shipment.objects.bulk_update(
+        shipments,
+        [
+            "status",
+            "current_stage",
+            "next_milestone",
+            "eta",
+            "progress_percent",
+            "is_late",
+            "timeline",
+            "timeline_computed_at",
+        ],
+        batch_size=500,
+    )
+    hooks.timeline_changed([s.pk for s in shipments])
+    children = sorted(
+        set(
+            ShipmentLink.objects.filter(parent_id__in=[s.pk for s in shipments]).values_list(
+                "child_id", flat=True
+            )
+        )
+    )
+    if children and _depth < MAX_LINK_DEPTH:
+        timelines_refresh(shipment_ids=children, _depth=_depth + 1)
+
+
+def _apply(shipment: Shipment, timeline: engine.Timeline, now: datetime) -> None:
+    shipment.status = str(timeline.status)
+    shipment.current_stage = timeline.current_stage or ""
+    shipment.next_milestone = timeline.next_milestone or ""
+    shipment.eta = timeline.eta
+    shipment.progress_percent = timeline.progress_percent
+    shipment.is_late = bool(timeline.late_milestones)
+    shipment.timeline = engine.timeline_to_dict(timeline)
+    shipment.timeline_computed_at = now

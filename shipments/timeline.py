@@ -1,0 +1,132 @@
+"""Bridge between stored events and the pure engine: build inputs, compute, cache results.
+
+Reading a timeline is a constant number of queries whatever the table size: the shipment,
+its events (one index range on (tenant, shipment)), the template definitions, the parent
+links with their cached parent timelines, and the tenant policy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from milestones import engine
+from milestones.models import MilestoneDefinition
+from milestones.selectors import source_priority
+from shipments.models import Shipment, ShipmentLink, TrackingEvent
+
+EVENT_FIELDS = (
+    "id",
+    "shipment_id",
+    "milestone",
+    "occurred_at",
+    "classifier",
+    "source_kind",
+    "source_name",
+    "recorded_at",
+    "dedupe_key",
+    "supersedes_id",
+    "voids",
+    "location",
+    "reason",
+)
+
+
+def to_engine_event(row: dict) -> engine.EngineEvent:
+    return engine.EngineEvent(
+        id=str(row["id"]),
+        milestone=row["milestone"],
+        occurred_at=row["occurred_at"],
+        classifier=row["classifier"],
+        source_kind=row["source_kind"],
+        source_name=row["source_name"],
+        recorded_at=row["recorded_at"],
+        dedupe_key=row["dedupe_key"],
+        supersedes=str(row["supersedes_id"]) if row["supersedes_id"] else None,
+        voids=row["voids"],
+        location=row["location"] or None,
+        reason=row["reason"],
+    )
+
+
+def events_by_shipment(shipment_ids: Iterable[int]) -> dict[int, list[engine.EngineEvent]]:
+    grouped: dict[int, list[engine.EngineEvent]] = defaultdict(list)
+    rows = TrackingEvent.objects.filter(shipment_id__in=list(shipment_ids)).values(*EVENT_FIELDS)
+    for row in rows.iterator(chunk_size=5000):
+        grouped[row["shipment_id"]].append(to_engine_event(row))
+    return grouped
+
+
+def definitions_by_version(version_ids: Iterable[int]) -> dict[int, list[engine.MilestoneDef]]:
+    grouped: dict[int, list[engine.MilestoneDef]] = defaultdict(list)
+    for definition in MilestoneDefinition.objects.filter(version_id__in=set(version_ids)):
+        grouped[definition.version_id].append(definition.to_engine())
+    return grouped
+
+
+def _row(timeline: dict, code: str) -> dict | None:
+    return next((r for r in timeline.get("rows", ()) if r["code"] == code), None)
+
+
+def parent_delay(link: ShipmentLink, parent_reference: str) -> engine.UpstreamDelay | None:
+    """How late the parent's milestone is (actual, else used estimate) against its plan."""
+    row = _row(link.parent.timeline or {}, link.parent_milestone)
+    if row is None or not row.get("planned"):
+        return None
+    actual = (row.get("actual") or {}).get("at")
+    expected = actual or row.get("estimated_at")
+    if not expected:
+        return None
+    delay = datetime.fromisoformat(expected) - datetime.fromisoformat(row["planned"])
+    if delay <= timedelta(0):
+        return None
+    return engine.UpstreamDelay(
+        parent_reference=parent_reference,
+        parent_milestone=link.parent_milestone,
+        delay=delay,
+        affects=link.child_milestone,
+        reason=f"{link.get_kind_display().lower()} {parent_reference}",
+    )
+
+
+def upstream_delays_by_child(child_ids: Iterable[int]) -> dict[int, list[engine.UpstreamDelay]]:
+    links = ShipmentLink.objects.filter(child_id__in=list(child_ids)).select_related("parent")
+    links = list(links.prefetch_related("parent__references"))
+    delays: dict[int, list[engine.UpstreamDelay]] = defaultdict(list)
+    for link in links:
+        delay = parent_delay(link, primary_reference(link.parent))
+        if delay is not None:
+            delays[link.child_id].append(delay)
+    return delays
+
+
+def primary_reference(shipment: Shipment) -> str:
+    references = sorted(shipment.references.all(), key=lambda r: r.pk)
+    return references[0].value if references else f"#{shipment.pk}"
+
+
+def compute_for(
+    shipments: list[Shipment], *, as_of: datetime | None = None, now: datetime | None = None
+) -> dict[int, engine.Timeline]:
+    """Compute the timelines of several shipments with a fixed number of queries."""
+    ids = [s.pk for s in shipments]
+    events = events_by_shipment(ids)
+    definitions = definitions_by_version(s.template_version_id for s in shipments)
+    delays = upstream_delays_by_child(ids)
+    priority = source_priority()
+    now = now or timezone.now()
+    return {
+        s.pk: engine.compute_timeline(
+            template=definitions[s.template_version_id],
+            events=events.get(s.pk, ()),
+            booked_at=s.booked_at,
+            now=now,
+            as_of=as_of,
+            source_priority=priority,
+            upstream_delays=delays.get(s.pk, ()),
+        )
+        for s in shipments
+    }

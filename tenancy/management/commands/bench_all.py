@@ -1,0 +1,74 @@
+"""Run every benchmark in a throwaway tenant and write the figures to a JSON file.
+
+Benchmarks are registered in BENCHMARKS (name -> dotted path of a function returning a dict).
+Each runs in its own fresh tenant, which is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import import_module
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tenancy.context import tenant_context
+from tenancy.models import Tenant
+from tenancy.services import tenant_create
+
+BENCHMARKS = {
+    "timeline": "shipments.benchmarks.bench_timeline",
+    "ingest": "integrations.benchmarks.bench_ingest",
+}
+
+
+def _load(path: str):
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+class Command(BaseCommand):
+    help = "Run the benchmarks and write bench-results.json (one object per benchmark)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--output", default="bench-results.json")
+        parser.add_argument("--only", action="append", help="run only these benchmarks")
+
+    def handle(self, *args, output: str, only: list[str] | None, **options) -> None:
+        names = only or list(BENCHMARKS)
+        unknown = sorted(set(names) - set(BENCHMARKS))
+        if unknown:
+            raise CommandError(f"Unknown benchmark(s): {', '.join(unknown)}")
+        results = {}
+        for name in names:
+            bench = _load(BENCHMARKS[name])
+            if bench is None:
+                self.stderr.write(f"{name}: not available in this build, skipped")
+                continue
+            results[name] = self._run(name, bench)
+            self.stdout.write(f"{name}: {json.dumps(results[name])}")
+        Path(output).write_text(json.dumps(results, indent=2) + "\n")
+        self.stdout.write(self.style.SUCCESS(f"wrote {output}"))
+
+    @staticmethod
+    def _run(name: str, bench) -> dict:
+        tenant = tenant_create(slug=f"bench-{name}-{int(time.time())}", name=f"Benchmark {name}")
+        try:
+            with tenant_context(tenant.pk):
+                return bench()
+        finally:
+            _purge(tenant)
+
+
+def _purge(tenant: Tenant) -> None:
+    """Delete the benchmark tenant; shipments first because templates are PROTECTed."""
+    from shipments.models import Shipment, TrackingEvent
+
+    with tenant_context(tenant.pk):
+        TrackingEvent.objects.all()._raw_delete(TrackingEvent.objects.db)
+        Shipment.objects.all().delete()
+        Tenant.objects.filter(pk=tenant.pk).delete()

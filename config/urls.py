@@ -27,6 +27,7 @@ urlpatterns = [
     path("tenants/switch/", tenancy_views.switch_tenant, name="tenant-switch"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/ingest/", include("integrations.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 TimelineChanged = Callable[[list[int]], None]
+ReferencesAdded = Callable[[list[str]], None]
 
 _timeline_changed: list[TimelineChanged] = []
+_references_added: list[ReferencesAdded] = []
 
 
 def on_timeline_changed(hook: TimelineChanged) -> TimelineChanged:
@@ -22,3 +24,15 @@ def on_timeline_changed(hook: TimelineChanged) -> TimelineChanged:
 def timeline_changed(shipment_ids: list[int]) -> None:
     for hook in list(_timeline_changed):
         hook(shipment_ids)
+
+
+def on_references_added(hook: ReferencesAdded) -> ReferencesAdded:
+    """E.g. the holding list applies events that were waiting for these references."""
+    if hook not in _references_added:
+        _references_added.append(hook)
+    return hook
+
+
+def references_added(values: list[str]) -> None:
+    for hook in list(_references_added):
+        hook(values)

@@ -127,6 +127,8 @@ def shipment_create(
         changes={"mode": mode, "references": [list(r) for r in references]},
     )
     timelines_refresh(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()  # the refresh wrote the cached timeline fields to the row
+    hooks.references_added([value for _, value in references])
     return shipment
 
 
@@ -164,6 +166,9 @@ def shipment_link(
     child_milestone: str = "departed",
     actor: User | None = None,
 ) -> ShipmentLink:
+    if Shipment.objects.filter(pk__in={parent.pk, child.pk}).count() != len({parent.pk, child.pk}):
+        # FK checks bypass RLS: refuse a link to a shipment the current tenant cannot see.
+        raise ShipmentError("Unknown shipment", code="unknown_shipment")
     if parent.pk == child.pk or _is_ancestor(child.pk, of=parent.pk):
         raise ShipmentError("A shipment cannot depend on itself", code="link_cycle")
     link = ShipmentLink.objects.create(
@@ -217,6 +222,7 @@ def shipment_migrate_template(
         changes={"template_version": [before, version.pk]},
     )
     timelines_refresh(shipment_ids=[shipment.pk])
+    shipment.refresh_from_db()  # the refresh wrote the cached timeline fields to the row
     return shipment
 
 
@@ -266,6 +272,7 @@ def insert_events(batch: Sequence[NewEvent], page_size: int = 2000) -> list[tupl
     if not batch:
         return []
     tenant_id = current_tenant_id()
+    _check_targets(batch)
     now = timezone.now()
     rows = [_event_values(tenant_id, e, now) for e in batch]
     # Only constant column names are interpolated; values go through execute_values.
@@ -275,6 +282,30 @@ def insert_events(batch: Sequence[NewEvent], page_size: int = 2000) -> list[tupl
     )
     with connection.cursor() as cursor:
         return execute_values(cursor.cursor, sql, rows, page_size=page_size, fetch=True)
+
+
+def _check_targets(batch: Sequence[NewEvent]) -> None:
+    """Every event must point at a shipment (and superseded event) of the current tenant.
+
+    PostgreSQL foreign key checks bypass row-level security, so without this an insert in
+    tenant A's context could reference tenant B's shipment (a row of A pointing into B).
+    """
+    shipment_ids = {e.shipment_id for e in batch}
+    visible = set(Shipment.objects.filter(pk__in=shipment_ids).values_list("pk", flat=True))
+    if unknown := shipment_ids - visible:
+        raise ShipmentError(
+            f"Unknown shipment {min(unknown)}", code="unknown_shipment", field="shipment_id"
+        )
+    targets = {e.supersedes_id for e in batch if e.supersedes_id is not None}
+    if targets:
+        owner = dict(TrackingEvent.objects.filter(pk__in=targets).values_list("pk", "shipment_id"))
+        for e in batch:
+            if e.supersedes_id is not None and owner.get(e.supersedes_id) != e.shipment_id:
+                raise ShipmentError(
+                    f"Unknown event {e.supersedes_id} for shipment {e.shipment_id}",
+                    code="unknown_event",
+                    field="supersedes_id",
+                )
 
 
 def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:

@@ -1,0 +1,443 @@
+"""The ingestion pipeline: stored message bytes -> parsed events -> shipment events or held.
+
+Everything here runs in the current tenant context and is idempotent: a message processed
+twice (a redelivered task, a replay) records each event once — tracking events are inserted
+with ON CONFLICT DO NOTHING on their dedupe key, held events and dead letters are deduplicated
+per message, and the counters are recomputed from the rows rather than incremented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from integrations.models import (
+    DeadLetter,
+    HeldEvent,
+    InboundMessage,
+    Integration,
+    MessageStatus,
+)
+from integrations.parsers import FORMATS, NormalizedEvent, ParseError, map_code, parse
+from shipments.models import Classifier, ShipmentReference, SourceKind, TrackingEvent
+from shipments.selectors import shipment_ids_by_reference_values
+from shipments.services import NewEvent, events_record
+
+# Parser milestone "estimated" is not a template milestone: where the code says which
+# milestone it estimates, the event is recorded as an estimate (EST/PLN) of that milestone.
+ESTIMATE_TARGETS: dict[str, dict[str, str]] = {
+    "x12": {"AG": "delivered", "X2": "delivered", "C1": "departed", "B6": "arrived"},
+    "dcsa": {
+        "DEPA": "departed",
+        "DEPARTED": "departed",
+        "ARRI": "arrived",
+        "ARRIVED": "arrived",
+        "PICK": "picked_up",
+        "DISC": "arrived",
+        "DROP": "delivered",
+        "GTOT": "out_for_delivery",
+    },
+    "edifact": {"24": "departed", "1": "arrived", "29": "arrived", "21": "delivered"},
+}
+
+# Stages of a dead letter: only "intake" ones (rejected at the door) may not be replayed.
+STAGE_INTAKE = "intake"
+STAGE_PARSE = "parse"
+STAGE_MAPPING = "mapping"
+STAGE_TASK = "task"
+
+UPLOAD_SOURCE_NAME = "upload:api"
+
+
+@dataclass
+class MessageOutcome:
+    message_id: int
+    status: str
+    errors: set[tuple[str, str, str]] = field(default_factory=set)  # (reason, position, unit)
+    skipped: bool = False
+    fatal: bool = False
+
+
+@dataclass
+class _Pending:
+    """One parsed event on its way to a shipment or the holding list."""
+
+    message: InboundMessage
+    event: NormalizedEvent
+    new: dict  # NewEvent fields except shipment_id
+    values: list[str]
+
+
+def _json_safe(value) -> object:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+
+
+def _namespaced_key(message: InboundMessage, key: str) -> str:
+    namespace = f"i{message.integration_id}" if message.integration_id else "api"
+    full = f"{namespace}:{key}"
+    if len(full) > 128:
+        full = f"{namespace}:h:{hashlib.sha256(key.encode()).hexdigest()}"
+    return full
+
+
+def _source_name(integration: Integration | None) -> str:
+    return integration.source_name if integration else UPLOAD_SOURCE_NAME
+
+
+def timeline_milestone(standard: str, code: str, milestone: str) -> str:
+    """The milestone an event counts for on the timeline."""
+    if milestone == "estimated":
+        return ESTIMATE_TARGETS.get(standard, {}).get(code, "estimated")
+    return milestone
+
+
+def _fmt_for(message: InboundMessage) -> str:
+    if message.format_hint in FORMATS:
+        return message.format_hint
+    if message.integration and message.integration.kind in FORMATS:
+        return message.integration.kind
+    return "auto"
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list[MessageOutcome]:
+    """Parse and apply a batch of stored messages; see the module docstring.
+
+    ``force`` re-runs messages already processed or dead (a replay after a mapping fix).
+    Messages rejected at intake (bad signature, too large) are never processed.
+    """
+    with transaction.atomic():
+        messages = list(
+            InboundMessage.objects.select_for_update(of=("self",))
+            .select_related("integration")
+            .filter(pk__in=list(message_ids))
+            .order_by("pk")
+        )
+        outcomes: dict[int, MessageOutcome] = {}
+        pending: list[_Pending] = []
+        retractions: list[tuple[InboundMessage, str]] = []
+        for message in messages:
+            outcome = _prepare(message, force, pending, retractions)
+            outcomes[message.pk] = outcome
+        _apply(pending, retractions)
+        active = [m for m in messages if not outcomes[m.pk].skipped]
+        _finish(active, outcomes)
+    return [outcomes[m.pk] for m in messages]
+
+
+def _rejected_at_intake(message: InboundMessage) -> bool:
+    return DeadLetter.objects.filter(message=message, stage=STAGE_INTAKE).exists()
+
+
+def _prepare(
+    message: InboundMessage,
+    force: bool,
+    pending: list[_Pending],
+    retractions: list[tuple[InboundMessage, str]],
+) -> MessageOutcome:
+    outcome = MessageOutcome(message.pk, message.status)
+    done = message.status in (
+        MessageStatus.PROCESSED,
+        MessageStatus.PARTIALLY_FAILED,
+        MessageStatus.DUPLICATE,
+        MessageStatus.DEAD,
+    )
+    if (done and not force) or _rejected_at_intake(message):
+        outcome.skipped = True
+        return outcome
+    message.attempts += 1
+    if not force and _is_duplicate(message):
+        message.status = MessageStatus.DUPLICATE
+        message.processed_at = timezone.now()
+        message.save(update_fields=["status", "processed_at", "attempts"])
+        outcome.status = message.status
+        outcome.skipped = True
+        return outcome
+    try:
+        result = parse(bytes(message.body), _fmt_for(message))
+    except ParseError as error:
+        _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
+        outcome.fatal = True
+        message.events_parsed = 0
+        message.last_error = str(error)[:2000]
+        return outcome
+    message.format = result.format
+    message.events_parsed = len(result.events)
+    for error in result.errors:
+        _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
+    overrides = (message.integration.code_overrides if message.integration else None) or {}
+    for index, event in enumerate(result.events):
+        row = _new_event_fields(message, event, overrides)
+        if row is None:
+            _dead_letter(
+                message,
+                outcome,
+                f"unmapped code {event.code!r} ({event.standard}): add a code override",
+                f"event {index + 1}",
+                event.reference,
+                stage=STAGE_MAPPING,
+            )
+            continue
+        values = [value for _, value in event.references] or [event.reference]
+        pending.append(_Pending(message, event, row, [v.strip() for v in values if v]))
+    retractions.extend((message, rid) for rid in result.retracted_ids)
+    return outcome
+
+
+def _is_duplicate(message: InboundMessage) -> bool:
+    return (
+        InboundMessage.objects.filter(
+            integration_id=message.integration_id,
+            sha256=message.sha256,
+            status=MessageStatus.PROCESSED,
+        )
+        .exclude(pk=message.pk)
+        .exists()
+    )
+
+
+def _new_event_fields(
+    message: InboundMessage, event: NormalizedEvent, overrides: dict
+) -> dict | None:
+    """NewEvent fields for a parsed event, or None when its code is unknown (dead letter)."""
+    milestone = event.milestone
+    if event.code in overrides:
+        milestone = map_code(event.standard, event.code, overrides=overrides)
+    elif event.extra.get("unknown_code"):
+        return None
+    classifier = event.classifier if event.classifier in Classifier.values else "ACT"
+    occurred_at = event.occurred_at
+    tz_unknown = event.tz_unknown
+    if timezone.is_naive(occurred_at):
+        occurred_at, tz_unknown = occurred_at.replace(tzinfo=UTC), True
+    return {
+        "milestone": timeline_milestone(event.standard, event.code, milestone),
+        "occurred_at": occurred_at,
+        "classifier": classifier,
+        "source_kind": SourceKind.INTEGRATION,
+        "source_name": _source_name(message.integration),
+        "dedupe_key": _namespaced_key(message, event.dedupe_key),
+        "location": event.location or "",
+        "raw_code": event.code or "",
+        "inbound_message_id": message.pk,
+        "tz_unknown": tz_unknown,
+        "details": _json_safe(
+            {
+                "standard": event.standard,
+                "reference": event.reference,
+                "reference_kind": event.reference_kind,
+                "references": [list(r) for r in event.references],
+                "parsed_milestone": event.milestone,
+                "extra": event.extra,
+            }
+        ),
+    }
+
+
+def _dead_letter(
+    message: InboundMessage,
+    outcome: MessageOutcome,
+    reason: str,
+    position: str,
+    unit: str,
+    *,
+    stage: str = STAGE_PARSE,
+) -> None:
+    """One unresolved dead letter per (reason, position, unit) of a message."""
+    position, unit = position[:200], unit[:200]
+    outcome.errors.add((reason, position, unit))
+    exists = DeadLetter.objects.filter(
+        message=message, reason=reason, position=position, unit=unit, resolved_at__isnull=True
+    ).exists()
+    if not exists:
+        DeadLetter.objects.create(
+            message=message, reason=reason, position=position, unit=unit, stage=stage
+        )
+
+
+def _resolve_shipments(values: Iterable[str], found: dict[str, set[int]]) -> set[int]:
+    """The shipments of the first reference (primary first) that identifies any."""
+    for value in values:
+        if found.get(value):
+            return found[value]
+    return set()
+
+
+def _apply(pending: list[_Pending], retractions: list[tuple[InboundMessage, str]]) -> None:
+    """Resolve every reference of the batch in one query, insert events once, hold the rest."""
+    found = shipment_ids_by_reference_values({v for p in pending for v in p.values})
+    rows: list[NewEvent] = []
+    held: list[HeldEvent] = []
+    for item in pending:
+        shipment_ids = _resolve_shipments(item.values, found)
+        if shipment_ids:
+            rows += [NewEvent(shipment_id=s, **item.new) for s in sorted(shipment_ids)]
+        else:
+            held.append(_held_row(item))
+    rows += _retraction_events(retractions)
+    if rows:
+        events_record(events=rows, refresh=True)
+    if held:
+        HeldEvent.objects.bulk_create(held, ignore_conflicts=True)
+
+
+def _held_row(item: _Pending) -> HeldEvent:
+    payload = dict(item.new)
+    payload["occurred_at"] = item.new["occurred_at"].isoformat()
+    payload["references"] = [list(r) for r in item.event.references]
+    return HeldEvent(
+        message=item.message,
+        tenant_id=item.message.tenant_id,
+        references=sorted(set(item.values)),
+        dedupe_key=item.new["dedupe_key"],
+        payload=_json_safe(payload),
+    )
+
+
+def _retraction_events(retractions: list[tuple[InboundMessage, str]]) -> list[NewEvent]:
+    """A partner retracted an earlier event (DCSA): void what we recorded from it."""
+    if not retractions:
+        return []
+    keys = {_namespaced_key(m, rid): m for m, rid in retractions}
+    originals = TrackingEvent.objects.filter(dedupe_key__in=list(keys), voids=False)
+    return [
+        NewEvent(
+            shipment_id=original.shipment_id,
+            milestone=original.milestone,
+            occurred_at=original.occurred_at,
+            classifier=original.classifier,
+            source_kind=original.source_kind,
+            source_name=original.source_name,
+            supersedes_id=original.pk,
+            voids=True,
+            reason="retracted by the partner",
+            dedupe_key=f"retract:{original.pk}",
+            inbound_message_id=keys[original.dedupe_key].pk,
+        )
+        for original in originals
+    ]
+
+
+def _finish(messages: list[InboundMessage], outcomes: dict[int, MessageOutcome]) -> None:
+    ids = [m.pk for m in messages]
+    applied = dict(
+        TrackingEvent.objects.filter(inbound_message_id__in=ids)
+        .values("inbound_message_id")
+        .annotate(n=Count("id"))
+        .values_list("inbound_message_id", "n")
+    )
+    held = dict(
+        HeldEvent.objects.filter(message_id__in=ids, applied_at__isnull=True)
+        .values("message_id")
+        .annotate(n=Count("id"))
+        .values_list("message_id", "n")
+    )
+    now = timezone.now()
+    for message in messages:
+        outcome = outcomes[message.pk]
+        message.events_applied = applied.get(message.pk, 0)
+        message.events_held = held.get(message.pk, 0)
+        if outcome.fatal or (outcome.errors and message.events_parsed == 0):
+            message.status = MessageStatus.DEAD  # nothing usable came out of it
+        elif outcome.errors:
+            message.status = MessageStatus.PARTIALLY_FAILED
+        else:
+            message.status = MessageStatus.PROCESSED
+        if not outcome.fatal:
+            message.last_error = sorted(outcome.errors)[0][0][:2000] if outcome.errors else ""
+        message.processed_at = now
+        outcome.status = message.status
+    InboundMessage.objects.bulk_update(
+        messages,
+        [
+            "status",
+            "attempts",
+            "format",
+            "events_parsed",
+            "events_applied",
+            "events_held",
+            "last_error",
+            "processed_at",
+        ],
+    )
+
+
+def messages_give_up(message_ids: Sequence[int], error: BaseException, attempts: int) -> None:
+    """The task failed for good: mark the messages dead with a dead letter saying why."""
+    reason = f"gave up after {attempts} attempts: {error}"[:2000]
+    now = timezone.now()
+    for message in InboundMessage.objects.filter(pk__in=list(message_ids)):
+        message.status = MessageStatus.DEAD
+        message.attempts = max(message.attempts, attempts)
+        message.last_error = reason
+        message.processed_at = now
+        message.save(update_fields=["status", "attempts", "last_error", "processed_at"])
+        DeadLetter.objects.create(message=message, reason=reason, stage=STAGE_TASK)
+
+
+# --- held events ----------------------------------------------------------------------------
+
+
+def apply_held_for_new_references(values: Iterable[str]) -> int:
+    """Apply held events naming any of these reference values; the number applied.
+
+    Call it when a shipment (or a reference of one) is created.
+    """
+    values = sorted({v.strip() for v in values if v and v.strip()})
+    if not values:
+        return 0
+    with transaction.atomic():
+        held = list(
+            HeldEvent.objects.select_for_update()
+            .filter(applied_at__isnull=True, references__overlap=values)
+            .order_by("pk")
+        )
+        if not held:
+            return 0
+        found = shipment_ids_by_reference_values({v for h in held for v in h.references})
+        rows: list[NewEvent] = []
+        applied: list[HeldEvent] = []
+        for item in held:
+            # The payload keeps reference order (primary first) for the same resolution rule.
+            ordered = [v for _, v in item.payload.get("references", [])] or item.references
+            shipment_ids = _resolve_shipments([v.strip() for v in ordered], found)
+            if not shipment_ids:
+                continue
+            rows += [_event_from_payload(item.payload, s) for s in sorted(shipment_ids)]
+            applied.append(item)
+        if rows:
+            events_record(events=rows, refresh=True)
+        now = timezone.now()
+        HeldEvent.objects.filter(pk__in=[h.pk for h in applied]).update(applied_at=now)
+        per_message: dict[int, int] = {}
+        for item in applied:
+            per_message[item.message_id] = per_message.get(item.message_id, 0) + 1
+        for message_id, n in per_message.items():
+            InboundMessage.objects.filter(pk=message_id).update(
+                events_applied=F("events_applied") + n, events_held=F("events_held") - n
+            )
+    return len(applied)
+
+
+def held_events_apply(shipment_ids: Iterable[int]) -> int:
+    """Apply held events matching any reference of these shipments."""
+    values = ShipmentReference.objects.filter(shipment_id__in=list(shipment_ids)).values_list(
+        "value", flat=True
+    )
+    return apply_held_for_new_references(list(values))
+
+
+def _event_from_payload(payload: dict, shipment_id: int) -> NewEvent:
+    fields = {k: v for k, v in payload.items() if k != "references"}
+    fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
+    return NewEvent(shipment_id=shipment_id, **fields)

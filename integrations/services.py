@@ -1,0 +1,238 @@
+"""Writes for ingestion: integrations, storing inbound messages first, dead-letter replay."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations import pipeline
+from integrations.models import (
+    Channel,
+    DeadLetter,
+    InboundMessage,
+    Integration,
+    IntegrationKind,
+    MessageStatus,
+)
+from integrations.parsers import FORMATS
+from tenancy.models import User
+from tenancy.services import audit_record
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def max_body_bytes() -> int:
+    return int(getattr(settings, "INGEST_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+
+class IngestError(Exception):
+    """An ingestion rule was broken; ``code`` is for API errors."""
+
+    def __init__(self, message: str, *, code: str = "invalid", status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+def integration_create(
+    *,
+    name: str,
+    kind: str,
+    partner_name: str = "",
+    code_overrides: dict | None = None,
+    actor: User | None = None,
+) -> Integration:
+    if kind not in IntegrationKind.values:
+        raise IngestError(f"Unknown integration kind {kind!r}", code="invalid_kind")
+    integration = Integration.objects.create(
+        name=name, kind=kind, partner_name=partner_name, code_overrides=code_overrides or {}
+    )
+    audit_record(
+        action="integration.create",
+        target_type="integration",
+        target_id=integration.pk,
+        actor=actor,
+        changes={"name": name, "kind": kind, "partner_name": partner_name},
+    )
+    return integration
+
+
+def integration_set_overrides(
+    *, integration: Integration, code_overrides: dict, actor: User | None = None
+) -> Integration:
+    before = integration.code_overrides
+    integration.code_overrides = dict(code_overrides)
+    integration.save(update_fields=["code_overrides"])
+    audit_record(
+        action="integration.overrides",
+        target_type="integration",
+        target_id=integration.pk,
+        actor=actor,
+        changes={"code_overrides": [before, integration.code_overrides]},
+    )
+    return integration
+
+
+def _enqueue(message: InboundMessage) -> None:
+    from integrations.tasks import process_message
+
+    tenant_id, message_id = message.tenant_id, message.pk
+    transaction.on_commit(lambda: process_message.delay(tenant_id=tenant_id, message_id=message_id))
+
+
+def message_store(
+    *,
+    integration: Integration | None,
+    channel: str,
+    body: bytes,
+    content_type: str = "",
+    format_hint: str = "",
+    declared_size: int | None = None,
+) -> InboundMessage:
+    """Store the raw bytes (with checksum) now; processing is enqueued after commit.
+
+    Oversized bodies raise IngestError(413) after recording a dead message (first ``limit``
+    bytes kept) so the rejection is visible to ops: the caller must not roll it back.
+    """
+    if channel not in Channel.values:
+        raise IngestError(f"Unknown channel {channel!r}", code="invalid_channel")
+    if format_hint and format_hint not in ("auto", *FORMATS):
+        raise IngestError(
+            f"Unknown format {format_hint!r}; expected auto, {', '.join(FORMATS)}",
+            code="invalid_format",
+        )
+    body = bytes(body)
+    limit = max_body_bytes()
+    size = max(len(body), declared_size or 0)
+    if size > limit:
+        message_reject(
+            integration=integration,
+            channel=channel,
+            body=body[:limit],
+            size=size,
+            content_type=content_type,
+            reason=f"body too large ({size} bytes > {limit})",
+        )
+        raise IngestError(
+            f"Body too large ({size} bytes > {limit}).", code="body_too_large", status=413
+        )
+    with transaction.atomic():
+        message = InboundMessage.objects.create(
+            integration=integration,
+            channel=channel,
+            content_type=content_type[:200],
+            body=body,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            format_hint="" if format_hint == "auto" else format_hint,
+            status=MessageStatus.RECEIVED,
+        )
+        _enqueue(message)
+    return message
+
+
+@transaction.atomic
+def message_reject(
+    *,
+    integration: Integration | None,
+    channel: str,
+    body: bytes,
+    content_type: str,
+    reason: str,
+    size: int | None = None,
+) -> InboundMessage:
+    """Record a message refused at intake (bad signature, too large): dead, never processed."""
+    message = InboundMessage.objects.create(
+        integration=integration,
+        channel=channel,
+        content_type=content_type[:200],
+        body=bytes(body),
+        size=len(body) if size is None else size,
+        sha256=hashlib.sha256(bytes(body)).hexdigest(),
+        status=MessageStatus.DEAD,
+        last_error=reason,
+        processed_at=timezone.now(),
+    )
+    DeadLetter.objects.create(message=message, reason=reason, stage=pipeline.STAGE_INTAKE)
+    return message
+
+
+@dataclass
+class ReplayResult:
+    replayed: int
+    resolved: int
+    messages: int
+
+
+def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
+    refused = [d for d in dead_letters if d.stage == pipeline.STAGE_INTAKE]
+    if refused and len(refused) == len(dead_letters):
+        raise IngestError(
+            "This message was refused at intake (bad signature or too large); "
+            "ask the partner to resend it.",
+            code="not_replayable",
+            status=409,
+        )
+    letters = [d for d in dead_letters if d.stage != pipeline.STAGE_INTAKE]
+    message_ids = sorted({d.message_id for d in letters})
+    outcomes = {o.message_id: o for o in pipeline.process_messages(message_ids, force=True)}
+    now = timezone.now()
+    DeadLetter.objects.filter(pk__in=[d.pk for d in letters]).update(
+        replay_count=F("replay_count") + 1
+    )
+    # Every unresolved letter of the replayed messages that did not recur is now resolved.
+    resolved = 0
+    open_letters = DeadLetter.objects.filter(
+        message_id__in=message_ids, resolved_at__isnull=True
+    ).exclude(stage=pipeline.STAGE_INTAKE)
+    for letter in open_letters:
+        outcome = outcomes.get(letter.message_id)
+        if outcome and (letter.reason, letter.position, letter.unit) not in outcome.errors:
+            letter.resolved_at = now
+            letter.save(update_fields=["resolved_at"])
+            resolved += 1
+    return ReplayResult(replayed=len(letters), resolved=resolved, messages=len(message_ids))
+
+
+@transaction.atomic
+def dead_letter_replay(*, dead_letter: DeadLetter, actor: User | None = None) -> DeadLetter:
+    """Re-run the pipeline for the letter's message; resolved when the problem is gone."""
+    _replay([dead_letter])
+    dead_letter.refresh_from_db()
+    audit_record(
+        action="dead_letter.replay",
+        target_type="inbound_message",
+        target_id=dead_letter.message_id,
+        actor=actor,
+        changes={"dead_letter": dead_letter.pk, "resolved": dead_letter.resolved_at is not None},
+    )
+    return dead_letter
+
+
+@transaction.atomic
+def dead_letters_replay_all(
+    *, integration: Integration | None = None, actor: User | None = None
+) -> ReplayResult:
+    letters = DeadLetter.objects.filter(resolved_at__isnull=True).exclude(
+        stage=pipeline.STAGE_INTAKE
+    )
+    if integration is not None:
+        letters = letters.filter(message__integration=integration)
+    letters = list(letters.order_by("pk"))
+    if not letters:
+        return ReplayResult(0, 0, 0)
+    result = _replay(letters)
+    audit_record(
+        action="dead_letter.replay_all",
+        target_type="integration",
+        target_id=integration.pk if integration else "*",
+        actor=actor,
+        changes={"replayed": result.replayed, "resolved": result.resolved},
+    )
+    return result

@@ -65,10 +65,14 @@ class Command(BaseCommand):
 
 
 def _purge(tenant: Tenant) -> None:
-    """Delete the benchmark tenant; shipments first because templates are PROTECTed."""
-    from shipments.models import Shipment, TrackingEvent
+    """Delete the benchmark tenant and everything it owns.
+
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
+    any order inside one transaction are checked only at commit, when nothing is left.
+    """
+    from tenancy.rls import tenant_owned_models
 
     with tenant_context(tenant.pk):
-        TrackingEvent.objects.all()._raw_delete(TrackingEvent.objects.db)
-        Shipment.objects.all().delete()
+        for model in tenant_owned_models():
+            model.objects.all()._raw_delete(model.objects.db)
         Tenant.objects.filter(pk=tenant.pk).delete()

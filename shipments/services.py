@@ -464,20 +464,7 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     now = timezone.now()
     for shipment in shipments:
         _apply(shipment, timelines[shipment.pk], now)
-    Shipment.objects.bulk_update(
-        shipments,
-        [
-            "status",
-            "current_stage",
-            "next_milestone",
-            "eta",
-            "progress_percent",
-            "is_late",
-            "timeline",
-            "timeline_computed_at",
-        ],
-        batch_size=500,
-    )
+    _write_cached_timelines(shipments)
     hooks.timeline_changed([s.pk for s in shipments])
     children = sorted(
         set(
@@ -488,6 +475,39 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     )
     if children and _depth < MAX_LINK_DEPTH:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
+
+
+CACHE_SQL = """
+UPDATE shipments_shipment AS s SET
+    status = v.status, current_stage = v.current_stage, next_milestone = v.next_milestone,
+    eta = v.eta::timestamptz, progress_percent = v.progress_percent::smallint,
+    is_late = v.is_late::boolean, timeline = v.timeline::jsonb,
+    timeline_computed_at = v.computed_at::timestamptz
+FROM (VALUES %s) AS v (id, status, current_stage, next_milestone, eta, progress_percent,
+                       is_late, timeline, computed_at)
+WHERE s.id = v.id
+"""
+
+
+def _write_cached_timelines(shipments: list[Shipment]) -> None:
+    """One UPDATE … FROM (VALUES …) per page: Django's bulk_update builds a CASE per field
+    and row, which cost more than computing the timelines themselves."""
+    rows = [
+        (
+            s.pk,
+            s.status,
+            s.current_stage,
+            s.next_milestone,
+            s.eta,
+            s.progress_percent,
+            s.is_late,
+            Json(s.timeline),
+            s.timeline_computed_at,
+        )
+        for s in shipments
+    ]
+    with connection.cursor() as cursor:
+        execute_values(cursor.cursor, CACHE_SQL, rows, page_size=500)
 
 
 def _apply(shipment: Shipment, timeline: engine.Timeline, now: datetime) -> None:

@@ -159,6 +159,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Static schedule (no per-tenant rows needed): the sweeps find what is due in every tenant.
+CELERY_BEAT_SCHEDULE = {
+    "poll-due-integrations": {"task": "integrations.poll_due", "schedule": 30.0},
+    "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -255,6 +260,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Partners' file drops: <INGEST_INBOX_ROOT>/<tenant slug>/<integration token>/
+INGEST_INBOX_ROOT = Path(env.str("INGEST_INBOX_ROOT", default=str(BASE_DIR / ".local" / "inbox")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 
 # --- Security -------------------------------------------------------------------------------

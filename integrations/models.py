@@ -30,6 +30,11 @@ class IntegrationKind(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class PollAdapter(models.TextChoices):
+    DCSA_V2 = "dcsa_v2", "DCSA Track & Trace 2.2 (GET /events)"
+    SIMULATED = "simulated", "Simulated carrier (demo)"
+
+
 class Integration(TenantOwned):
     """One partner connection; its ``token`` appears in the webhook URL, its secret signs it."""
 
@@ -41,6 +46,17 @@ class Integration(TenantOwned):
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     code_overrides = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=now)
+    # Polling (carrier APIs on a schedule): which adapter, its settings and where it left off.
+    poll_adapter = models.CharField(max_length=20, choices=PollAdapter.choices, blank=True)
+    poll_config = models.JSONField(default=dict, blank=True)
+    poll_cursor = models.TextField(blank=True)
+    poll_interval_s = models.PositiveIntegerField(default=300)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_poll_error = models.TextField(blank=True)
+    # CSV/JSON feeds: column or JSON path -> reference, milestone code, time, zone, location.
+    feed_mapping = models.JSONField(default=dict, blank=True)
+    # Partners who deliver files into a watched folder (settings.INGEST_INBOX_ROOT).
+    inbox_enabled = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -59,6 +75,8 @@ class Channel(models.TextChoices):
     INBOX = "inbox", "Inbox"
     POLL = "poll", "Poll"
     SCAN = "scan", "Scan"
+    POSITION = "position", "Position pings"
+    DOCUMENT = "document", "Document"
 
 
 class MessageStatus(models.TextChoices):
@@ -154,3 +172,173 @@ class HeldEvent(TenantOwned):
 
     def __str__(self) -> str:
         return f"Held {self.dedupe_key[:16]} ({', '.join(self.references[:3])})"
+
+
+class IngestPolicy(TenantOwned):
+    """Per-tenant ingestion settings."""
+
+    # A document's proposed update is applied without ops confirmation at or above this.
+    document_auto_apply_threshold = models.FloatField(default=0.95)
+    arriving_soon_m = models.PositiveIntegerField(default=5000)
+    default_stop_radius_m = models.PositiveIntegerField(default=300)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="ingest_policy_uniq")]
+
+    def __str__(self) -> str:
+        return f"Ingest policy of tenant {self.tenant_id}"
+
+
+class AttachmentKind(models.TextChoices):
+    PHOTO = "photo", "Photo"
+    SIGNATURE = "signature", "Signature"
+    DOCUMENT = "document", "Document"
+
+
+class Attachment(TenantOwned):
+    """A file that came with a message: scan photo, signature, uploaded document."""
+
+    message = models.ForeignKey(
+        InboundMessage, on_delete=models.CASCADE, related_name="attachments"
+    )
+    kind = models.CharField(max_length=10, choices=AttachmentKind.choices)
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} of message {self.message_id}"
+
+
+class PositionPing(TenantOwned):
+    """One GPS position: the trail of a shipment or vehicle."""
+
+    message = models.ForeignKey(
+        InboundMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shipment = models.ForeignKey(
+        "shipments.Shipment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    vehicle_ref = models.CharField(max_length=60, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    at = models.DateTimeField()
+    received_at = models.DateTimeField(default=now)
+    speed_kmh = models.FloatField(null=True, blank=True)
+    heading = models.FloatField(null=True, blank=True)
+    accuracy_m = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=20, default="telematics")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "shipment", "at"], name="ping_shipment_idx"),
+            models.Index(fields=["tenant", "vehicle_ref", "at"], name="ping_vehicle_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lat:.5f},{self.lon:.5f} at {self.at:%H:%M}"
+
+
+class LatestPosition(TenantOwned):
+    """The newest position per shipment and per vehicle (one row each, upserted)."""
+
+    subject_kind = models.CharField(max_length=10)  # "shipment" | "vehicle"
+    subject = models.CharField(max_length=60)
+    shipment = models.ForeignKey(
+        "shipments.Shipment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    vehicle_ref = models.CharField(max_length=60, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "subject_kind", "subject"], name="latest_position_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_kind} {self.subject} @ {self.lat:.4f},{self.lon:.4f}"
+
+
+class StopState(models.TextChoices):
+    OUTSIDE = "outside", "Not reached"
+    APPROACHING = "approaching", "Arriving soon"
+    INSIDE = "inside", "At stop"
+    LEFT = "left", "Left"
+
+
+class Stop(TenantOwned):
+    """A geofenced stop of a shipment: entering records arrival, leaving records departure."""
+
+    shipment = models.ForeignKey(
+        "shipments.Shipment", on_delete=models.CASCADE, related_name="stops"
+    )
+    sequence = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=120)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    radius_m = models.PositiveIntegerField(default=300)
+    arriving_soon_m = models.PositiveIntegerField(default=5000)
+    arrive_milestone = models.CharField(max_length=40, default="arrived")
+    depart_milestone = models.CharField(max_length=40, default="departed")
+    state = models.CharField(max_length=12, choices=StopState.choices, default=StopState.OUTSIDE)
+    approaching_at = models.DateTimeField(null=True, blank=True)
+    entered_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["shipment_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "sequence"], name="stop_sequence_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Stop {self.sequence} {self.name}"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for ops"
+    APPLIED = "applied", "Applied by ops"
+    AUTO_APPLIED = "auto_applied", "Applied automatically"
+    REJECTED = "rejected", "Rejected"
+
+
+class ProposedUpdate(TenantOwned):
+    """What a document seems to prove, waiting for ops to confirm (or applied if confident)."""
+
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="proposals")
+    attachment = models.ForeignKey(
+        Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shipment = models.ForeignKey(
+        "shipments.Shipment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    document_type = models.CharField(max_length=30, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    milestone = models.CharField(max_length=40, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    confidence = models.FloatField(default=0)
+    extracted_text = models.TextField(blank=True)
+    fields = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        "tenancy.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    event_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.document_type or 'document'}: {self.milestone} ({self.status})"

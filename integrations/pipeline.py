@@ -18,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from integrations.models import (
     DeadLetter,
@@ -107,6 +108,41 @@ def _fmt_for(message: InboundMessage) -> str:
     return "auto"
 
 
+# --- dispatch ---------------------------------------------------------------------------------
+
+# Inputs that are not one of the four standards have their own parsers, each taking the stored
+# message and returning a ParseResult (raising ParseError when the whole body is unusable).
+CUSTOM_PARSERS = {
+    "csv": "integrations.feeds.parse_feed",
+    "json": "integrations.feeds.parse_feed",
+    "scan": "integrations.scans.parse_scan",
+}
+# Channels whose messages are not turned into events by parsing: they have a processor of
+# their own that takes the locked messages and records its outcome on them.
+CHANNEL_PROCESSORS = {
+    "document": "integrations.documents.process_document_messages",
+    "position": "integrations.positions.process_position_messages",
+}
+
+
+def parse_stored(message: InboundMessage):
+    kind = message.integration.kind if message.integration else ""
+    key = message.format_hint if message.format_hint in CUSTOM_PARSERS else kind
+    if key in CUSTOM_PARSERS:
+        return import_string(CUSTOM_PARSERS[key])(message)
+    return parse(bytes(message.body), _fmt_for(message))
+
+
+def _run_channel_processors(messages: list[InboundMessage], force: bool) -> set[int]:
+    handled: set[int] = set()
+    for channel, path in CHANNEL_PROCESSORS.items():
+        batch = [m for m in messages if m.channel == channel]
+        if batch:
+            import_string(path)(batch, force=force)
+            handled.update(m.pk for m in batch)
+    return handled
+
+
 # --- processing -----------------------------------------------------------------------------
 
 
@@ -123,6 +159,8 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
             .filter(pk__in=list(message_ids))
             .order_by("pk")
         )
+        handled = _run_channel_processors(messages, force)
+        messages = [m for m in messages if m.pk not in handled]
         outcomes: dict[int, MessageOutcome] = {}
         pending: list[_Pending] = []
         retractions: list[tuple[InboundMessage, str]] = []
@@ -164,7 +202,7 @@ def _prepare(
         outcome.skipped = True
         return outcome
     try:
-        result = parse(bytes(message.body), _fmt_for(message))
+        result = parse_stored(message)
     except ParseError as error:
         _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
         outcome.fatal = True

@@ -1,6 +1,6 @@
 """Ingestion URLs, mounted at /api/v1/ingest/ by config.urls."""
 
-from django.urls import path
+from django.urls import include, path
 
 from integrations.api import views
 
@@ -27,4 +27,8 @@ urlpatterns = [
         views.DeadLetterReplayAllView.as_view(),
         name="ingest-dead-letters-replay-all",
     ),
+    path("", include("integrations.api.management_urls")),
+    path("", include("integrations.api.feeds_urls")),
+    path("", include("integrations.api.field_urls")),
+    path("", include("integrations.api.documents_urls")),
 ]

@@ -1,0 +1,3 @@
+"""URL patterns for this part of ingestion, included by integrations.urls."""
+
+urlpatterns: list = []

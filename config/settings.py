@@ -157,12 +157,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task taken by a worker that died without acking returns to the queue after this long;
+# integrations.requeue_stale re-enqueues stuck messages sooner (they are idempotent).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 # Static schedule (no per-tenant rows needed): the sweeps find what is due in every tenant.
 CELERY_BEAT_SCHEDULE = {
     "poll-due-integrations": {"task": "integrations.poll_due", "schedule": 30.0},
     "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
+    "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 60.0},
 }
 CHANNEL_LAYERS = {
     "default": {
@@ -238,6 +244,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "integrations.models.MessageStatus",
+        "ProposalStatusEnum": "integrations.models.ProposalStatus",
+        "StopStateEnum": "integrations.models.StopState",
+    },
 }
 
 # --- I18N, static ---------------------------------------------------------------------------

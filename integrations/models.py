@@ -108,7 +108,8 @@ class InboundMessage(TenantOwned):
     status = models.CharField(
         max_length=20, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
     )
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # deliveries to a worker, counted first
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     format = models.CharField(max_length=12, blank=True)
     format_hint = models.CharField(max_length=12, blank=True)
     events_parsed = models.PositiveIntegerField(default=0)

@@ -89,8 +89,11 @@ def _namespaced_key(message: InboundMessage, key: str) -> str:
     return full
 
 
-def _source_name(integration: Integration | None) -> str:
-    return integration.source_name if integration else UPLOAD_SOURCE_NAME
+def _source_name(integration: Integration | None, event: NormalizedEvent | None = None) -> str:
+    if integration is not None:
+        return integration.source_name
+    scanned_by = event.extra.get("scanned_by") if event is not None else None
+    return f"scan:{scanned_by}" if scanned_by else UPLOAD_SOURCE_NAME
 
 
 def timeline_milestone(standard: str, code: str, milestone: str) -> str:
@@ -193,11 +196,10 @@ def _prepare(
     if (done and not force) or _rejected_at_intake(message):
         outcome.skipped = True
         return outcome
-    message.attempts += 1
     if not force and _is_duplicate(message):
         message.status = MessageStatus.DUPLICATE
         message.processed_at = timezone.now()
-        message.save(update_fields=["status", "processed_at", "attempts"])
+        message.save(update_fields=["status", "processed_at"])
         outcome.status = message.status
         outcome.skipped = True
         return outcome
@@ -263,7 +265,7 @@ def _new_event_fields(
         "occurred_at": occurred_at,
         "classifier": classifier,
         "source_kind": SourceKind.INTEGRATION,
-        "source_name": _source_name(message.integration),
+        "source_name": _source_name(message.integration, event),
         "dedupe_key": _namespaced_key(message, event.dedupe_key),
         "location": event.location or "",
         "raw_code": event.code or "",
@@ -399,7 +401,6 @@ def _finish(messages: list[InboundMessage], outcomes: dict[int, MessageOutcome])
         messages,
         [
             "status",
-            "attempts",
             "format",
             "events_parsed",
             "events_applied",

@@ -83,7 +83,11 @@ def _enqueue(message: InboundMessage) -> None:
     from integrations.tasks import process_message
 
     tenant_id, message_id = message.tenant_id, message.pk
-    transaction.on_commit(lambda: process_message.delay(tenant_id=tenant_id, message_id=message_id))
+    # robust: the message is already committed; if the broker is down the stale sweep
+    # (integrations.requeue_stale) enqueues it later, so the request must not fail.
+    transaction.on_commit(
+        lambda: process_message.delay(tenant_id=tenant_id, message_id=message_id), robust=True
+    )
 
 
 def message_store(
@@ -94,6 +98,7 @@ def message_store(
     content_type: str = "",
     format_hint: str = "",
     declared_size: int | None = None,
+    limit: int | None = None,
 ) -> InboundMessage:
     """Store the raw bytes (with checksum) now; processing is enqueued after commit.
 
@@ -102,13 +107,14 @@ def message_store(
     """
     if channel not in Channel.values:
         raise IngestError(f"Unknown channel {channel!r}", code="invalid_channel")
-    if format_hint and format_hint not in ("auto", *FORMATS):
+    known_formats = ("auto", *FORMATS, *pipeline.CUSTOM_PARSERS)
+    if format_hint and format_hint not in known_formats:
         raise IngestError(
-            f"Unknown format {format_hint!r}; expected auto, {', '.join(FORMATS)}",
+            f"Unknown format {format_hint!r}; expected {', '.join(known_formats)}",
             code="invalid_format",
         )
     body = bytes(body)
-    limit = max_body_bytes()
+    limit = limit or max_body_bytes()
     size = max(len(body), declared_size or 0)
     if size > limit:
         message_reject(
@@ -187,13 +193,23 @@ def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
         replay_count=F("replay_count") + 1
     )
     # Every unresolved letter of the replayed messages that did not recur is now resolved.
+    # Messages of channel processors (documents, positions) report no outcome: for them a
+    # replay that ends "processed" resolves their letters.
+    processed = set(
+        InboundMessage.objects.filter(
+            pk__in=message_ids, status=MessageStatus.PROCESSED
+        ).values_list("pk", flat=True)
+    )
     resolved = 0
     open_letters = DeadLetter.objects.filter(
         message_id__in=message_ids, resolved_at__isnull=True
     ).exclude(stage=pipeline.STAGE_INTAKE)
     for letter in open_letters:
         outcome = outcomes.get(letter.message_id)
-        if outcome and (letter.reason, letter.position, letter.unit) not in outcome.errors:
+        cleared = outcome is None and letter.message_id in processed
+        if cleared or (
+            outcome and (letter.reason, letter.position, letter.unit) not in outcome.errors
+        ):
             letter.resolved_at = now
             letter.save(update_fields=["resolved_at"])
             resolved += 1

@@ -1,22 +1,38 @@
-"""Celery tasks of ingestion. Bodies are idempotent: acked late, a redelivery re-runs safely."""
+"""Celery tasks of ingestion. Bodies are idempotent: acked late, a redelivery re-runs safely.
+
+``process_message`` counts the delivery in its own committed transaction before doing any
+work, so a message that kills its worker every time (a poison message) is recognised after
+MAX_DELIVERIES and sent to the dead-letter list instead of looping forever.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import OperationalError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from config.celery import app
 from integrations import pipeline
-from tenancy.tasks import TenantTask
+from integrations.models import InboundMessage, MessageStatus
+from tenancy.context import for_each_tenant, tenant_context
+from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+MAX_DELIVERIES = 5
+# Under load a worker takes other waiting messages of the tenant into its batch: one parse
+# pass, one reference lookup, one insert and one timeline refresh for all of them.
+BATCH_MESSAGES = 20
+OPEN_STATUSES = (MessageStatus.RECEIVED, MessageStatus.PROCESSING)
+RECEIVED_GRACE = timedelta(minutes=1)
+PROCESSING_GRACE = timedelta(minutes=10)
 
 
 @app.task(
-    base=TenantTask,
     bind=True,
     name="integrations.process_message",
     acks_late=True,
@@ -34,21 +50,90 @@ def process_message(
     message_id: int | None = None,
     message_ids: list[int] | None = None,
 ) -> list[dict]:
-    """Process stored messages of one tenant (runs in its context, see TenantTask)."""
+    """Process stored messages of one tenant, each step in that tenant's context."""
     ids = list(message_ids or []) + ([message_id] if message_id is not None else [])
-    attempt = self.request.retries + 1
+    with tenant_context(int(tenant_id)):
+        live = count_delivery(ids)
+    if not live:
+        return []
+    with tenant_context(int(tenant_id)):
+        return _process(self, live)
+
+
+def count_delivery(ids: list[int]) -> list[int]:
+    """Record this delivery (committed before any work); give up on poison messages."""
+    now = timezone.now()
+    open_messages = InboundMessage.objects.filter(pk__in=ids, status__in=OPEN_STATUSES)
+    open_messages.update(
+        attempts=F("attempts") + 1, last_attempt_at=now, status=MessageStatus.PROCESSING
+    )
+    rows = InboundMessage.objects.filter(pk__in=ids, last_attempt_at=now)
+    attempts = dict(rows.values_list("pk", "attempts"))
+    poison = [pk for pk, n in attempts.items() if n > MAX_DELIVERIES]
+    if poison:
+        error = RuntimeError(f"the worker died or timed out {MAX_DELIVERIES} times on it")
+        pipeline.messages_give_up(poison, error, attempts=MAX_DELIVERIES + 1)
+    return sorted(pk for pk in attempts if pk not in poison)
+
+
+def waiting_message_ids(exclude: list[int], limit: int) -> list[int]:
+    """Messages nobody has started, locked for this transaction (others skip them)."""
+    if limit <= 0:
+        return []
+    waiting = (
+        InboundMessage.objects.select_for_update(skip_locked=True)
+        .filter(status=MessageStatus.RECEIVED)
+        .exclude(pk__in=exclude)
+        .order_by("pk")
+    )
+    return list(waiting.values_list("pk", flat=True)[:limit])
+
+
+def _process(task, ids: list[int]) -> list[dict]:
     try:
         with transaction.atomic():
+            ids = ids + waiting_message_ids(ids, BATCH_MESSAGES - len(ids))
             outcomes = pipeline.process_messages(ids)
     except OperationalError as error:
-        if self.request.retries < MAX_RETRIES:
-            raise  # autoretry with backoff
+        if task.request.retries < MAX_RETRIES:
+            raise  # autoretry with backoff; the message stays "processing" meanwhile
         logger.exception("ingest: giving up on messages %s", ids)
-        pipeline.messages_give_up(ids, error, attempts=attempt)
+        pipeline.messages_give_up(ids, error, attempts=task.request.retries + 1)
         return []
     except Exception as error:
         # Not transient (a bug or data the pipeline cannot handle): retrying will not help.
         logger.exception("ingest: processing failed for messages %s", ids)
-        pipeline.messages_give_up(ids, error, attempts=attempt)
+        pipeline.messages_give_up(ids, error, attempts=task.request.retries + 1)
         return []
     return [{"message_id": o.message_id, "status": o.status} for o in outcomes]
+
+
+@app.task(name="integrations.requeue_stale")
+def requeue_stale(limit: int = 1000) -> dict[int, int]:
+    """Re-enqueue messages nobody finished: the enqueue failed (broker down at commit) or the
+    worker died. The database, not the broker, is the record of what must be processed."""
+    tenant_ids = list(Tenant.objects.values_list("pk", flat=True))
+    return for_each_tenant(tenant_ids, lambda tenant_id: _requeue_tenant(tenant_id, limit))
+
+
+def stale_message_ids(limit: int) -> list[int]:
+    now = timezone.now()
+    stale = InboundMessage.objects.filter(
+        Q(status=MessageStatus.RECEIVED, received_at__lt=now - RECEIVED_GRACE)
+        | Q(status=MessageStatus.PROCESSING, last_attempt_at__lt=now - PROCESSING_GRACE)
+    )
+    return list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def _requeue_tenant(tenant_id: int, limit: int) -> int:
+    ids = stale_message_ids(limit)
+    for message_id in ids:
+        process_message.delay(tenant_id=tenant_id, message_id=message_id)
+    if ids:
+        logger.warning("ingest: re-enqueued %d stale messages of tenant %s", len(ids), tenant_id)
+    return len(ids)
+
+
+# Registers integrations.poll_due, integrations.poll_integration and integrations.inbox_sweep
+# with Celery (autodiscovery imports this module only).
+from integrations import inbox, polling  # noqa: E402, F401

@@ -9,6 +9,7 @@ trap 'mp_stop_started_here' EXIT
 source scripts/bootstrap.sh
 # shellcheck source=scripts/chromium.sh
 source scripts/chromium.sh
+bash scripts/ocr.sh
 
 mp_log "ruff check ."
 .venv/bin/ruff check . || mp_die "ruff check failed (run 'make format' to autofix what it can)"

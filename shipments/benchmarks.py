@@ -16,14 +16,21 @@ from django.utils import timezone
 from shipments.demo import DemoPlan, seed_shipments
 from shipments.selectors import shipment_timeline
 from shipments.services import timelines_refresh
+from tenancy.context import tenant_context
 
 
-def bench_timeline(*, shipments: int = 400) -> dict:
+def bench_timeline(tenant, *, shipments: int = 400) -> dict:
     """Seed shipments with events, then time a bulk refresh and single-shipment reads."""
+    with tenant_context(tenant.pk):
+        return _bench_timeline(shipments)
+
+
+def _bench_timeline(shipments: int) -> dict:
     now = timezone.now()
     created = seed_shipments(
         plans=[DemoPlan("ocean_lcl", shipments // 2), DemoPlan("last_mile", shipments // 2)],
-        now=now, seed=11,
+        now=now,
+        seed=11,
     )
     ids = [s.pk for s in created]
     started = time.perf_counter()

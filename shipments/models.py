@@ -4,7 +4,7 @@ from django.db import models
 from django.utils.timezone import now
 
 from milestones.models import Mode, TemplateVersion
-from tenancy.models import CustomerAccount, TenantOwned, User
+from tenancy.models import CustomerAccount, Tenant, TenantOwned, User
 
 
 class ReferenceKind(models.TextChoices):
@@ -159,7 +159,14 @@ class TrackingEvent(TenantOwned):
     """One immutable fact about a shipment. Never updated (a trigger refuses UPDATE);
     corrections are new events that supersede or void earlier ones."""
 
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    # Index budget: this is the big table (10M rows per tenant), every index costs each insert.
+    # tenant and shipment are served by the unique (tenant, shipment, dedupe_key) index.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, editable=False, related_name="+", db_index=False
+    )
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     milestone = models.CharField(max_length=40)
     occurred_at = models.DateTimeField()
     classifier = models.CharField(max_length=3, choices=Classifier.choices)
@@ -170,12 +177,12 @@ class TrackingEvent(TenantOwned):
     dedupe_key = models.CharField(max_length=128)
     recorded_at = models.DateTimeField(default=now)
     supersedes = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     voids = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
     author = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     inbound_message_id = models.BigIntegerField(null=True, blank=True)
     tz_unknown = models.BooleanField(default=False)
@@ -188,7 +195,19 @@ class TrackingEvent(TenantOwned):
             )
         ]
         # The unique index above serves "events of one shipment" (its leading columns).
-        indexes = [models.Index(fields=["tenant", "recorded_at"], name="event_recorded_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "recorded_at"], name="event_recorded_idx"),
+            models.Index(
+                fields=["tenant", "inbound_message_id"],
+                name="event_message_idx",
+                condition=models.Q(inbound_message_id__isnull=False),
+            ),
+            models.Index(
+                fields=["supersedes"],
+                name="event_supersedes_idx",
+                condition=models.Q(supersedes__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.milestone} {self.classifier} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -148,3 +148,12 @@ def test_status_never_moves_backwards_with_earlier_actuals(events, data):
     after = compute([*events, new])
     assert STATUS_RANK[after.status] >= STATUS_RANK[before.status]
     assert after.current_stage == before.current_stage
+
+
+@SETTINGS
+@given(events=event_lists())
+def test_fast_serialiser_equals_the_generic_rendering(events):
+    from milestones.engine import _jsonable, timeline_to_dict
+
+    timeline = compute(events)
+    assert timeline_to_dict(timeline) == _jsonable(timeline)

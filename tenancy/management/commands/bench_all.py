@@ -1,7 +1,8 @@
 """Run every benchmark in a throwaway tenant and write the figures to a JSON file.
 
 Benchmarks are registered in BENCHMARKS (name -> dotted path of a function returning a dict).
-Each runs in its own fresh tenant, which is deleted afterwards.
+Each gets its own fresh tenant (deleted afterwards) and manages its own transactions: an
+end-to-end benchmark must commit so that other processes (web, workers) can see its data.
 """
 
 from __future__ import annotations
@@ -58,8 +59,7 @@ class Command(BaseCommand):
     def _run(name: str, bench) -> dict:
         tenant = tenant_create(slug=f"bench-{name}-{int(time.time())}", name=f"Benchmark {name}")
         try:
-            with tenant_context(tenant.pk):
-                return bench()
+            return bench(tenant)
         finally:
             _purge(tenant)
 

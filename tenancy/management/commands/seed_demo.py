@@ -73,6 +73,7 @@ class Command(BaseCommand):
                 with tenant_context(tenant.pk):
                     shipments = seed_shipments(plans=plans, now=timezone.now())
                 self.stdout.write(f"{tenant.name}: {len(shipments)} shipments seeded")
+            self._simulated_carrier(tenant)
         logins.append(self._both_tenants_user())
         self._print(logins)
 
@@ -95,6 +96,24 @@ class Command(BaseCommand):
                         code=f"C{n:03d}", name=name, contact_email=f"logistics@c{n}.example"
                     )
         return tenant, True
+
+    @staticmethod
+    def _simulated_carrier(tenant: Tenant) -> None:
+        """A polling integration whose simulated carrier keeps the demo timelines moving."""
+        from integrations.models import Integration
+
+        with tenant_context(tenant.pk):
+            Integration.objects.get_or_create(
+                name="Simulated carrier",
+                defaults={
+                    "kind": "dcsa",
+                    "partner_name": "Simulated carrier",
+                    "poll_adapter": "simulated",
+                    "poll_interval_s": 60,
+                    # Gate-in at the CFS/warehouse is how the simulator reports receipt.
+                    "code_overrides": {"GTIN": "warehouse_received"},
+                },
+            )
 
     def _users(self, tenant: Tenant, domain: str) -> list[tuple[str, str, str]]:
         rows = []

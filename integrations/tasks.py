@@ -28,8 +28,8 @@ MAX_DELIVERIES = 5
 # pass, one reference lookup, one insert and one timeline refresh for all of them.
 BATCH_MESSAGES = 20
 OPEN_STATUSES = (MessageStatus.RECEIVED, MessageStatus.PROCESSING)
-RECEIVED_GRACE = timedelta(minutes=1)
-PROCESSING_GRACE = timedelta(minutes=10)
+RECEIVED_GRACE_S = 60
+PROCESSING_GRACE_S = 600
 
 
 @app.task(
@@ -109,24 +109,31 @@ def _process(task, ids: list[int]) -> list[dict]:
 
 
 @app.task(name="integrations.requeue_stale")
-def requeue_stale(limit: int = 1000) -> dict[int, int]:
+def requeue_stale(
+    limit: int = 1000,
+    received_grace_s: int = RECEIVED_GRACE_S,
+    processing_grace_s: int = PROCESSING_GRACE_S,
+) -> dict[int, int]:
     """Re-enqueue messages nobody finished: the enqueue failed (broker down at commit) or the
-    worker died. The database, not the broker, is the record of what must be processed."""
+    worker died holding them. The database, not the broker, is the record of what must be
+    processed; a broker's own redelivery of unacked tasks can take minutes."""
+    graces = (timedelta(seconds=received_grace_s), timedelta(seconds=processing_grace_s))
     tenant_ids = list(Tenant.objects.values_list("pk", flat=True))
-    return for_each_tenant(tenant_ids, lambda tenant_id: _requeue_tenant(tenant_id, limit))
+    return for_each_tenant(tenant_ids, lambda tenant_id: _requeue_tenant(tenant_id, limit, graces))
 
 
-def stale_message_ids(limit: int) -> list[int]:
+def stale_message_ids(limit: int, graces: tuple[timedelta, timedelta]) -> list[int]:
     now = timezone.now()
+    received_grace, processing_grace = graces
     stale = InboundMessage.objects.filter(
-        Q(status=MessageStatus.RECEIVED, received_at__lt=now - RECEIVED_GRACE)
-        | Q(status=MessageStatus.PROCESSING, last_attempt_at__lt=now - PROCESSING_GRACE)
+        Q(status=MessageStatus.RECEIVED, received_at__lt=now - received_grace)
+        | Q(status=MessageStatus.PROCESSING, last_attempt_at__lt=now - processing_grace)
     )
     return list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
 
 
-def _requeue_tenant(tenant_id: int, limit: int) -> int:
-    ids = stale_message_ids(limit)
+def _requeue_tenant(tenant_id: int, limit: int, graces: tuple[timedelta, timedelta]) -> int:
+    ids = stale_message_ids(limit, graces)
     for message_id in ids:
         process_message.delay(tenant_id=tenant_id, message_id=message_id)
     if ids:

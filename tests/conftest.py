@@ -5,6 +5,8 @@ So every test runs with PostgreSQL row-level security in force, exactly as produ
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -47,3 +49,14 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``soak`` are the full-size heavy proofs: they run under ``make soak``
+    (SOAK=1) and are skipped in ``make test``, which runs their smaller siblings."""
+    if os.environ.get("SOAK") == "1":
+        return
+    skip = pytest.mark.skip(reason="full-size soak proof: run `make soak`")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

@@ -9,12 +9,11 @@ per message, and the counters are recomputed from the rows rather than increment
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.core.serializers.json import DjangoJSONEncoder
+import orjson
 from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
@@ -78,7 +77,8 @@ class _Pending:
 
 
 def _json_safe(value) -> object:
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+    """Plain JSON types only (datetimes as ISO strings); orjson: this runs for every event."""
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
 
 
 def _namespaced_key(message: InboundMessage, key: str) -> str:
@@ -110,6 +110,8 @@ def _fmt_for(message: InboundMessage) -> str:
         return message.integration.kind
     return "auto"
 
+
+CLASSIFIERS = frozenset(Classifier.values)
 
 # --- dispatch ---------------------------------------------------------------------------------
 
@@ -255,7 +257,7 @@ def _new_event_fields(
         milestone = map_code(event.standard, event.code, overrides=overrides)
     elif event.extra.get("unknown_code"):
         return None
-    classifier = event.classifier if event.classifier in Classifier.values else "ACT"
+    classifier = event.classifier if event.classifier in CLASSIFIERS else "ACT"
     occurred_at = event.occurred_at
     tz_unknown = event.tz_unknown
     if timezone.is_naive(occurred_at):

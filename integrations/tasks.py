@@ -26,7 +26,7 @@ MAX_RETRIES = 5
 MAX_DELIVERIES = 5
 # Under load a worker takes other waiting messages of the tenant into its batch: one parse
 # pass, one reference lookup, one insert and one timeline refresh for all of them.
-BATCH_MESSAGES = 20
+BATCH_MESSAGES = 12
 OPEN_STATUSES = (MessageStatus.RECEIVED, MessageStatus.PROCESSING)
 RECEIVED_GRACE_S = 60
 PROCESSING_GRACE_S = 600
@@ -54,8 +54,7 @@ def process_message(
     ids = list(message_ids or []) + ([message_id] if message_id is not None else [])
     with tenant_context(int(tenant_id)):
         live = count_delivery(ids)
-    if not live:
-        return []
+    # Even when another worker already holds our message, help with whatever is waiting.
     with tenant_context(int(tenant_id)):
         return _process(self, live)
 
@@ -63,8 +62,14 @@ def process_message(
 def count_delivery(ids: list[int]) -> list[int]:
     """Record this delivery (committed before any work); give up on poison messages."""
     now = timezone.now()
-    open_messages = InboundMessage.objects.filter(pk__in=ids, status__in=OPEN_STATUSES)
-    open_messages.update(
+    # Skip rows another worker has locked (it took them into its batch): waiting for its
+    # commit would serialise the workers, and they will be processed by then anyway.
+    free = list(
+        InboundMessage.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=ids, status__in=OPEN_STATUSES)
+        .values_list("pk", flat=True)
+    )
+    InboundMessage.objects.filter(pk__in=free).update(
         attempts=F("attempts") + 1, last_attempt_at=now, status=MessageStatus.PROCESSING
     )
     rows = InboundMessage.objects.filter(pk__in=ids, last_attempt_at=now)
@@ -93,6 +98,8 @@ def _process(task, ids: list[int]) -> list[dict]:
     try:
         with transaction.atomic():
             ids = ids + waiting_message_ids(ids, BATCH_MESSAGES - len(ids))
+            if not ids:
+                return []
             outcomes = pipeline.process_messages(ids)
     except OperationalError as error:
         if task.request.retries < MAX_RETRIES:

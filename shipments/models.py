@@ -25,7 +25,8 @@ class Shipment(TenantOwned):
     """A consignment followed through its milestones.
 
     The status/eta/progress/timeline fields are a cache of the computed timeline (rebuilt from
-    events by shipments.services.timeline_refresh); the events are the truth.
+    events by shipments.services.timelines_refresh; ``timeline`` holds the compact summary of
+    shipments.timeline.timeline_summary); the events are the truth.
     """
 
     mode = models.CharField(max_length=16, choices=Mode.choices)

@@ -25,12 +25,15 @@ from shipments.models import (
     SourceKind,
     TrackingEvent,
 )
-from shipments.timeline import compute_for
+from shipments.timeline import compute_for, timeline_summary
 from tenancy.context import current_tenant_id
 from tenancy.models import CustomerAccount, User
 from tenancy.services import audit_record
 
 MAX_LINK_DEPTH = 4
+# Checked for every event: the enums' .values builds a new list on each access.
+CLASSIFIERS = frozenset(Classifier.values)
+SOURCE_KINDS = frozenset(SourceKind.values)
 
 
 class ShipmentError(Exception):
@@ -84,9 +87,9 @@ class NewEvent:
 
 
 def _validate_event(event: NewEvent) -> None:
-    if event.classifier not in Classifier.values:
+    if event.classifier not in CLASSIFIERS:
         raise ShipmentError(f"Unknown classifier {event.classifier!r}", field="classifier")
-    if event.source_kind not in SourceKind.values:
+    if event.source_kind not in SOURCE_KINDS:
         raise ShipmentError(f"Unknown source kind {event.source_kind!r}", field="source_kind")
     if timezone.is_naive(event.occurred_at):
         raise ShipmentError("occurred_at needs a time zone offset", field="occurred_at")
@@ -467,7 +470,8 @@ def _record_one(event: NewEvent) -> TrackingEvent:
 
 def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     """Recompute and cache the timelines of these shipments, then of their dependants."""
-    shipments = list(Shipment.objects.filter(pk__in=list(shipment_ids)))
+    # The cached timeline is about to be replaced: do not load and decode the old one.
+    shipments = list(Shipment.objects.filter(pk__in=list(shipment_ids)).defer("timeline"))
     if not shipments:
         return
     timelines = compute_for(shipments)
@@ -527,5 +531,5 @@ def _apply(shipment: Shipment, timeline: engine.Timeline, now: datetime) -> None
     shipment.eta = timeline.eta
     shipment.progress_percent = timeline.progress_percent
     shipment.is_late = bool(timeline.late_milestones)
-    shipment.timeline = engine.timeline_to_dict(timeline)
+    shipment.timeline = timeline_summary(timeline)
     shipment.timeline_computed_at = now

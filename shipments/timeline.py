@@ -130,3 +130,55 @@ def compute_for(
         )
         for s in shipments
     }
+
+
+def timeline_summary(timeline: engine.Timeline) -> dict:
+    """The compact form cached on the shipment row: what lists, dashboards and dependent
+    shipments need. The full timeline (every candidate estimate, the reasons, the labels)
+    is computed on read by shipments.selectors.shipment_timeline, in 4 queries."""
+    return {
+        "rows": [_summary_row(row) for row in timeline.rows],
+        "status": timeline.status.value,
+        "current_stage": timeline.current_stage,
+        "completed": list(timeline.completed),
+        "next_milestone": timeline.next_milestone,
+        "eta": _iso(timeline.eta),
+        "next_eta": _iso(timeline.next_eta),
+        "progress_percent": timeline.progress_percent,
+        "flags": list(timeline.flags),
+        "late_milestones": list(timeline.late_milestones),
+        "waiting_on": list(timeline.waiting_on),
+        "evaluated_at": timeline.evaluated_at.isoformat(),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _summary_row(row: engine.MilestoneRow) -> dict:
+    actual = row.actual
+    estimate = row.estimate
+    return {
+        "code": row.code,
+        "sequence": row.sequence,
+        "kind": row.kind,
+        "planned": _iso(row.planned),
+        "actual": None
+        if actual is None
+        else {
+            "event_id": actual.event_id,
+            "at": actual.at.isoformat(),
+            "source_kind": actual.source_kind,
+            "source_name": actual.source_name,
+        },
+        "estimated_at": _iso(row.estimated_at),
+        "estimate": None
+        if estimate is None
+        else {"source_kind": estimate.source_kind, "source_name": estimate.source_name},
+        "late": row.late,
+        "at_risk": row.at_risk,
+        "out_of_sequence": row.out_of_sequence,
+        "reached": row.reached,
+        "waiting_on": list(row.waiting_on),
+    }

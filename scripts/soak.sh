@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make soak`: the long-running suites: `pytest -m soak` and the full-size fuzz tests
-# (`pytest tests/integrations -k fuzz`) with large example counts. Extra arguments go to
+# `make soak`: the long-running suites: `pytest -m soak` (the 100,000-event crash test), the
+# full-size parser fuzz tests (`pytest tests/integrations -k fuzz`) and the timeline engine's
+# property tests, with large example counts. Extra arguments go to
 # both pytest runs. The -m soak run may collect nothing only if the fuzz run collected tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,7 +21,16 @@ mp_log "pytest -q tests/integrations -k fuzz $*"
 fuzz_rc=0
 .venv/bin/pytest -q -p no:cacheprovider tests/integrations -k fuzz "$@" || fuzz_rc=$?
 
+mp_log "pytest -q tests/milestones/test_engine_properties.py $*"
+property_rc=0
+.venv/bin/pytest -q -p no:cacheprovider tests/milestones/test_engine_properties.py "$@" \
+    || property_rc=$?
+
 fail=0
+if [[ "$property_rc" -ne 0 ]]; then
+    printf 'ERROR: property tests failed (pytest exit %s)\n' "$property_rc" >&2
+    fail=1
+fi
 if [[ "$soak_rc" -ne 0 && "$soak_rc" -ne 5 ]]; then
     printf 'ERROR: soak tests failed (pytest exit %s)\n' "$soak_rc" >&2
     fail=1

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from milestones import engine
 from shipments.models import Shipment, ShipmentReference, TrackingEvent
-from shipments.timeline import compute_for
+from shipments.timeline import compute_for, timeline_localized
 
 
 def shipment_list(*, customer_account_ids: Iterable[int] | None = None) -> QuerySet[Shipment]:
@@ -50,3 +50,12 @@ def shipment_timeline(*, shipment: Shipment, as_of: datetime | None = None) -> e
 
 def shipment_events(*, shipment: Shipment) -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(shipment=shipment).order_by("occurred_at", "id")
+
+
+def shipment_timeline_display(
+    *, shipment: Shipment, tenant_zone: str, as_of: datetime | None = None
+) -> dict:
+    """The full timeline as JSON, with local times beside the UTC ones (see
+    shipments.timeline.timeline_localized)."""
+    timeline = shipment_timeline(shipment=shipment, as_of=as_of)
+    return timeline_localized(engine.timeline_to_dict(timeline), tenant_zone=tenant_zone)

@@ -19,6 +19,8 @@ from milestones.selectors import template_latest_version
 from shipments import hooks
 from shipments.models import (
     Classifier,
+    Leg,
+    LegSegment,
     Shipment,
     ShipmentLink,
     ShipmentReference,
@@ -108,10 +110,16 @@ def shipment_create(
     booked_at: datetime,
     template_version: TemplateVersion | None = None,
     customer_account: CustomerAccount | None = None,
+    legs: Sequence[dict] = (),
     actor: User | None = None,
     **details,
 ) -> Shipment:
-    """Create a shipment on the latest template of its mode (or the given version)."""
+    """Create a shipment on the latest template of its mode (or the given version).
+
+    ``legs``: dicts with segment (first_mile|middle_mile|last_mile), mode and optionally
+    carrier, origin_locode, destination_locode, planned_departure, planned_arrival; numbered
+    in the order given.
+    """
     if not references:
         raise ShipmentError("A shipment needs at least one reference", field="references")
     version = template_version or template_latest_version(mode=mode)
@@ -123,6 +131,7 @@ def shipment_create(
         **details,
     )
     _add_references(shipment, references)
+    _add_legs(shipment, legs)
     audit_record(
         action="shipment.create",
         target_type="shipment",
@@ -134,6 +143,18 @@ def shipment_create(
     shipment.refresh_from_db()  # the refresh wrote the cached timeline fields to the row
     hooks.references_added([value for _, value in references])
     return shipment
+
+
+def _add_legs(shipment: Shipment, legs: Sequence[dict]) -> None:
+    rows = []
+    for sequence, leg in enumerate(legs, 1):
+        if leg.get("segment") not in LegSegment.values:
+            raise ShipmentError(
+                f"Leg {sequence}: segment must be one of {', '.join(LegSegment.values)}",
+                field="legs",
+            )
+        rows.append(Leg(shipment=shipment, sequence=sequence, tenant_id=shipment.tenant_id, **leg))
+    Leg.objects.bulk_create(rows)
 
 
 def _add_references(shipment: Shipment, references: Sequence[tuple[str, str]]) -> None:

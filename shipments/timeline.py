@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -182,3 +183,29 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
         "reached": row.reached,
         "waiting_on": list(row.waiting_on),
     }
+
+
+TIME_FIELDS = ("planned", "estimated_at")
+
+
+def timeline_localized(data: dict, *, tenant_zone: str) -> dict:
+    """A copy of a timeline dict for people: times are stored and computed in UTC, and shown
+    in the zone of the place where the milestone happened (its UN/LOCODE), else the tenant's.
+
+    Every row gains ``zone`` and ``local`` (the same keys as the UTC times, as local ISO).
+    """
+    from integrations.parsers.timezones import zone_for_locode
+
+    fallback = ZoneInfo(tenant_zone)
+    rows = []
+    for row in data.get("rows", []):
+        actual = row.get("actual") or {}
+        zone = zone_for_locode(actual.get("location")) or fallback
+        local = {name: _in_zone(row.get(name), zone) for name in TIME_FIELDS}
+        local["actual"] = _in_zone(actual.get("at"), zone)
+        rows.append(row | {"zone": zone.key, "local": local})
+    return data | {"rows": rows, "eta_local": _in_zone(data.get("eta"), fallback)}
+
+
+def _in_zone(value: str | None, zone: ZoneInfo) -> str | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(zone).isoformat()

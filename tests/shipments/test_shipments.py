@@ -117,3 +117,32 @@ def test_shipment_by_reference_never_finds_another_tenants_shipment(tenant, othe
         assert shipment_ids_by_reference_values(["ONLY-IN-B"]) == {}
     with tenant_context(other_tenant.pk):
         assert shipment_by_reference(value="ONLY-IN-B") is not None
+
+
+def test_shipment_with_first_middle_and_last_mile_legs(tenant):
+    from datetime import UTC, datetime
+
+    from shipments.models import Leg
+    from shipments.services import ShipmentError, shipment_create
+
+    legs = [
+        {"segment": "first_mile", "mode": "road_ftl", "origin_locode": "CNSZX"},
+        {"segment": "middle_mile", "mode": "ocean_fcl", "carrier": "MAEU"},
+        {"segment": "last_mile", "mode": "last_mile", "destination_locode": "DEHAM"},
+    ]
+    with tenant_context(tenant.pk):
+        shipment = shipment_create(
+            mode="multimodal",
+            references=[("booking", "BKG-LEGS-1")],
+            booked_at=datetime(2026, 1, 5, tzinfo=UTC),
+            legs=legs,
+        )
+        stored = list(Leg.objects.filter(shipment=shipment).values_list("sequence", "segment"))
+        assert stored == [(1, "first_mile"), (2, "middle_mile"), (3, "last_mile")]
+        with pytest.raises(ShipmentError, match="segment must be one of"):
+            shipment_create(
+                mode="road_ftl",
+                references=[("booking", "BKG-LEGS-2")],
+                booked_at=datetime(2026, 1, 5, tzinfo=UTC),
+                legs=[{"segment": "sky", "mode": "air"}],
+            )

@@ -18,6 +18,7 @@ from integrations.models import (
     Integration,
     IntegrationKind,
     MessageStatus,
+    new_integration_secret,
 )
 from integrations.parsers import FORMATS
 from tenancy.models import User
@@ -40,6 +41,21 @@ class IngestError(Exception):
         self.status = status
 
 
+MASK = "********"
+AUDITED_FIELDS = (
+    "name",
+    "kind",
+    "partner_name",
+    "is_active",
+    "code_overrides",
+    "poll_adapter",
+    "poll_config",
+    "poll_interval_s",
+    "inbox_enabled",
+)
+
+
+@transaction.atomic
 def integration_create(
     *,
     name: str,
@@ -47,20 +63,111 @@ def integration_create(
     partner_name: str = "",
     code_overrides: dict | None = None,
     actor: User | None = None,
+    **settings_,
 ) -> Integration:
+    """Create an integration; ``settings_``: poll_adapter, poll_config, poll_interval_s,
+    inbox_enabled, is_active. Poll credentials never reach the audit log."""
     if kind not in IntegrationKind.values:
         raise IngestError(f"Unknown integration kind {kind!r}", code="invalid_kind")
-    integration = Integration.objects.create(
-        name=name, kind=kind, partner_name=partner_name, code_overrides=code_overrides or {}
-    )
+    values = {
+        "name": name,
+        "kind": kind,
+        "partner_name": partner_name,
+        "code_overrides": code_overrides or {},
+        **settings_,
+    }
+    integration = Integration.objects.create(**values)
     audit_record(
         action="integration.create",
         target_type="integration",
         target_id=integration.pk,
         actor=actor,
-        changes={"name": name, "kind": kind, "partner_name": partner_name},
+        changes=_audit_values(values),
     )
     return integration
+
+
+def redacted_config(config: dict) -> dict:
+    """poll_config with every header value (API keys, tokens) masked."""
+    config = dict(config or {})
+    if isinstance(config.get("headers"), dict):
+        config["headers"] = dict.fromkeys(config["headers"], MASK)
+    return config
+
+
+# --- writes (service layer of this API) ------------------------------------------------------
+
+
+def _audit_values(values: dict) -> dict:
+    return {
+        k: redacted_config(v) if k == "poll_config" else v
+        for k, v in values.items()
+        if k in AUDITED_FIELDS
+    }
+
+
+@transaction.atomic
+def integration_update(*, integration: Integration, actor, **values) -> Integration:
+    if "poll_config" in values:
+        values["poll_config"] = _keep_masked_headers(values["poll_config"], integration.poll_config)
+    changes = {}
+    for key, value in values.items():
+        before = getattr(integration, key)
+        if before != value:
+            changes[key] = [before, value]
+            setattr(integration, key, value)
+    if changes:
+        integration.save(update_fields=list(changes))
+        audit_record(
+            action="integration.update",
+            target_type="integration",
+            target_id=integration.pk,
+            actor=actor,
+            changes={
+                k: [redacted_config(b), redacted_config(a)] if k == "poll_config" else [b, a]
+                for k, (b, a) in changes.items()
+            },
+        )
+    return integration
+
+
+@transaction.atomic
+def integration_rotate_secret(*, integration: Integration, actor) -> Integration:
+    integration.secret = new_integration_secret()
+    integration.save(update_fields=["secret"])
+    audit_record(
+        action="integration.rotate_secret",
+        target_type="integration",
+        target_id=integration.pk,
+        actor=actor,
+        changes={"secret": "rotated"},
+    )
+    return integration
+
+
+def integration_poll_now(*, integration: Integration) -> None:
+    """Poll the carrier after commit, even if the integration is not due."""
+    from integrations.polling import poll_integration
+
+    if not integration.poll_adapter:
+        raise IngestError("This integration has no poll adapter.", code="not_polling", status=409)
+    tenant_id, integration_id = integration.tenant_id, integration.pk
+    transaction.on_commit(
+        lambda: poll_integration.delay(
+            tenant_id=tenant_id, integration_id=integration_id, force=True
+        ),
+        robust=True,
+    )
+
+
+def _keep_masked_headers(new: dict, old: dict) -> dict:
+    """A header sent back as the mask keeps its stored value (clients round-trip reads)."""
+    headers = new.get("headers")
+    if not isinstance(headers, dict):
+        return new
+    old_headers = (old or {}).get("headers") or {}
+    merged = {k: old_headers.get(k, "") if v == MASK else v for k, v in headers.items()}
+    return {**new, "headers": merged}
 
 
 def integration_set_overrides(

@@ -4,7 +4,6 @@ credentials (poll_config.headers) are never shown back."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -13,107 +12,22 @@ from rest_framework.response import Response
 
 from integrations.adapters.dcsa import validate_base_url
 from integrations.inbox import inbox_path
-from integrations.models import Integration, IntegrationKind, PollAdapter, new_integration_secret
+from integrations.models import Integration, IntegrationKind, PollAdapter
+from integrations.services import (
+    IngestError,
+    integration_create,
+    integration_poll_now,
+    integration_rotate_secret,
+    integration_update,
+    redacted_config,
+)
+from tenancy.api.errors import ApiError
 from tenancy.api.views import TenantAPIView
 from tenancy.models import ApiScope, Role
-from tenancy.services import audit_record
 
 STAFF = frozenset({Role.ADMIN, Role.OPS})
 READ_SCOPES = frozenset({ApiScope.INGEST})
 MIN_POLL_INTERVAL_S = 30
-MASK = "********"
-AUDITED_FIELDS = (
-    "name",
-    "kind",
-    "partner_name",
-    "is_active",
-    "code_overrides",
-    "poll_adapter",
-    "poll_config",
-    "poll_interval_s",
-    "inbox_enabled",
-)
-
-
-def redacted_config(config: dict) -> dict:
-    """poll_config with every header value (API keys, tokens) masked."""
-    config = dict(config or {})
-    if isinstance(config.get("headers"), dict):
-        config["headers"] = dict.fromkeys(config["headers"], MASK)
-    return config
-
-
-# --- writes (service layer of this API) ------------------------------------------------------
-
-
-def _audit_values(values: dict) -> dict:
-    return {
-        k: redacted_config(v) if k == "poll_config" else v
-        for k, v in values.items()
-        if k in AUDITED_FIELDS
-    }
-
-
-@transaction.atomic
-def integration_register(*, actor, **values) -> Integration:
-    integration = Integration.objects.create(**values)
-    audit_record(
-        action="integration.create",
-        target_type="integration",
-        target_id=integration.pk,
-        actor=actor,
-        changes=_audit_values(values),
-    )
-    return integration
-
-
-@transaction.atomic
-def integration_update(*, integration: Integration, actor, **values) -> Integration:
-    if "poll_config" in values:
-        values["poll_config"] = _keep_masked_headers(values["poll_config"], integration.poll_config)
-    changes = {}
-    for key, value in values.items():
-        before = getattr(integration, key)
-        if before != value:
-            changes[key] = [before, value]
-            setattr(integration, key, value)
-    if changes:
-        integration.save(update_fields=list(changes))
-        audit_record(
-            action="integration.update",
-            target_type="integration",
-            target_id=integration.pk,
-            actor=actor,
-            changes={
-                k: [redacted_config(b), redacted_config(a)] if k == "poll_config" else [b, a]
-                for k, (b, a) in changes.items()
-            },
-        )
-    return integration
-
-
-@transaction.atomic
-def integration_rotate_secret(*, integration: Integration, actor) -> Integration:
-    integration.secret = new_integration_secret()
-    integration.save(update_fields=["secret"])
-    audit_record(
-        action="integration.rotate_secret",
-        target_type="integration",
-        target_id=integration.pk,
-        actor=actor,
-        changes={"secret": "rotated"},
-    )
-    return integration
-
-
-def _keep_masked_headers(new: dict, old: dict) -> dict:
-    """A header sent back as the mask keeps its stored value (clients round-trip reads)."""
-    headers = new.get("headers")
-    if not isinstance(headers, dict):
-        return new
-    old_headers = (old or {}).get("headers") or {}
-    merged = {k: old_headers.get(k, "") if v == MASK else v for k, v in headers.items()}
-    return {**new, "headers": merged}
 
 
 # --- serializers -----------------------------------------------------------------------------
@@ -235,7 +149,7 @@ class IntegrationListView(TenantAPIView):
     def post(self, request):
         data = IntegrationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        integration = integration_register(actor=self.actor, **data.validated_data)
+        integration = integration_create(actor=self.actor, **data.validated_data)
         return Response(_out(self, integration, secret=True), status=status.HTTP_201_CREATED)
 
 
@@ -284,20 +198,11 @@ class IntegrationPollView(TenantAPIView):
         },
     )
     def post(self, request, integration_id: int):
-        from integrations.polling import poll_integration
-        from tenancy.api.errors import ApiError
-
         integration = get_object_or_404(Integration.objects.all(), pk=integration_id)
-        if not integration.poll_adapter:
-            raise ApiError(
-                "This integration has no poll adapter.", code="not_polling", status_code=409
-            )
-        tenant_id = integration.tenant_id
-        transaction.on_commit(
-            lambda: poll_integration.delay(
-                tenant_id=tenant_id, integration_id=integration.pk, force=True
-            )
-        )
+        try:
+            integration_poll_now(integration=integration)
+        except IngestError as error:
+            raise ApiError(error.message, code=error.code, status_code=error.status) from error
         return Response(
             {"integration": integration.pk, "queued": True}, status=status.HTTP_202_ACCEPTED
         )

@@ -118,11 +118,13 @@ __all__ = [
     "TemplateInvalid",
     "Timeline",
     "UpstreamDelay",
+    "ValidatedTemplate",
     "compute_timeline",
     "effective_events",
     "format_duration",
     "timeline_to_dict",
     "validate_template",
+    "validated_template",
 ]
 
 BOOKING_ANCHOR = "booking"
@@ -330,6 +332,18 @@ class Timeline:
 
 
 # --------------------------------------------------------------------------- template checks
+
+
+class ValidatedTemplate(tuple):
+    """Definitions already checked by :func:`validated_template`; computing many timelines of
+    one template version then does not re-check it every time."""
+
+    __slots__ = ()
+
+
+def validated_template(defs: Sequence[MilestoneDef]) -> ValidatedTemplate:
+    validate_template(defs)
+    return ValidatedTemplate(defs)
 
 
 def validate_template(defs: Sequence[MilestoneDef]) -> None:
@@ -860,7 +874,8 @@ def compute_timeline(
     upstream_delays: Sequence[UpstreamDelay] = (),
 ) -> Timeline:
     """Compute the timeline of one shipment; pure and deterministic (see module docstring)."""
-    validate_template(template)
+    if not isinstance(template, ValidatedTemplate):
+        validate_template(template)
     defs = sorted(template, key=_seq)
     defs_by_code = {d.code: d for d in defs}
     priority = tuple(source_priority)

@@ -61,11 +61,12 @@ def events_by_shipment(shipment_ids: Iterable[int]) -> dict[int, list[engine.Eng
     return grouped
 
 
-def definitions_by_version(version_ids: Iterable[int]) -> dict[int, list[engine.MilestoneDef]]:
+def definitions_by_version(version_ids: Iterable[int]) -> dict[int, engine.ValidatedTemplate]:
+    """Each version's definitions, checked once per call (not once per shipment)."""
     grouped: dict[int, list[engine.MilestoneDef]] = defaultdict(list)
     for definition in MilestoneDefinition.objects.filter(version_id__in=set(version_ids)):
         grouped[definition.version_id].append(definition.to_engine())
-    return grouped
+    return {version: engine.validated_template(defs) for version, defs in grouped.items()}
 
 
 def _row(timeline: dict, code: str) -> dict | None:

@@ -157,3 +157,19 @@ def test_fast_serialiser_equals_the_generic_rendering(events):
 
     timeline = compute(events)
     assert timeline_to_dict(timeline) == _jsonable(timeline)
+
+
+@SETTINGS
+@given(events=event_lists())
+def test_a_prevalidated_template_gives_the_same_timeline(events):
+    from milestones.engine import TemplateInvalid, validated_template
+
+    assert compute(events) == compute_timeline(
+        template=validated_template(TEMPLATE), events=events, booked_at=T0, now=NOW
+    )
+    try:
+        validated_template([])
+    except TemplateInvalid:
+        pass
+    else:
+        raise AssertionError("an empty template must be refused when validated")

@@ -420,63 +420,59 @@ def event_correct(
     location: str | None = None,
 ) -> TrackingEvent:
     """A correction is a new event superseding the wrong one; the original stays."""
-    if not reason.strip():
-        raise ShipmentError("A reason is required for a correction", field="reason")
-    correction = _record_one(
-        NewEvent(
-            shipment_id=event.shipment_id,
-            milestone=milestone or event.milestone,
-            occurred_at=occurred_at or event.occurred_at,
-            classifier=event.classifier,
-            source_kind=SourceKind.USER,
-            source_name=f"user:{actor.email}",
-            location=event.location if location is None else location,
-            raw_code=event.raw_code,
-            reason=reason,
-            author_id=actor.pk,
-            supersedes_id=event.pk,
-            dedupe_key=f"correct:{event.pk}:{timezone.now().timestamp()}",
-        )
-    )
-    audit_record(
+    return _supersede(
+        event,
         action="event.correct",
-        target_type="shipment",
-        target_id=event.shipment_id,
-        actor=actor,
         reason=reason,
-        changes={"event": event.pk, "by": correction.pk},
+        actor=actor,
+        milestone=milestone or event.milestone,
+        occurred_at=occurred_at or event.occurred_at,
+        location=event.location if location is None else location,
+        raw_code=event.raw_code,
+        dedupe_key=f"correct:{event.pk}:{timezone.now().timestamp()}",
     )
-    return correction
 
 
 @transaction.atomic
 def event_void(*, event: TrackingEvent, reason: str, actor: User) -> TrackingEvent:
+    """Cancel a fact without replacing it (the original stays, marked superseded)."""
+    return _supersede(
+        event,
+        action="event.void",
+        reason=reason,
+        actor=actor,
+        milestone=event.milestone,
+        occurred_at=event.occurred_at,
+        voids=True,
+        dedupe_key=f"void:{event.pk}",
+    )
+
+
+def _supersede(event: TrackingEvent, *, action: str, reason: str, actor: User, **fields):
+    """Record a user's event superseding ``event``, audited with the reason."""
     if not reason.strip():
-        raise ShipmentError("A reason is required to void an event", field="reason")
-    void = _record_one(
+        raise ShipmentError(f"A reason is required ({action})", field="reason")
+    new = _record_one(
         NewEvent(
             shipment_id=event.shipment_id,
-            milestone=event.milestone,
-            occurred_at=event.occurred_at,
             classifier=event.classifier,
             source_kind=SourceKind.USER,
             source_name=f"user:{actor.email}",
             reason=reason,
             author_id=actor.pk,
             supersedes_id=event.pk,
-            voids=True,
-            dedupe_key=f"void:{event.pk}",
+            **fields,
         )
     )
     audit_record(
-        action="event.void",
+        action=action,
         target_type="shipment",
         target_id=event.shipment_id,
         actor=actor,
         reason=reason,
-        changes={"event": event.pk, "by": void.pk},
+        changes={"event": event.pk, "by": new.pk},
     )
-    return void
+    return new
 
 
 def _record_one(event: NewEvent) -> TrackingEvent:

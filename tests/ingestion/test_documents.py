@@ -13,7 +13,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from config.celery import app
 from integrations import documents, extraction, pipeline, services
 from integrations.models import (
     Attachment,
@@ -24,7 +23,6 @@ from integrations.models import (
     ProposalStatus,
     ProposedUpdate,
 )
-from milestones.services import templates_install_defaults
 from shipments.models import SourceKind, TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -102,24 +100,13 @@ def make_png(lines: list[str]) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 @pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture
-def acme(personas):
-    for tenant in (personas.tenant, personas.other_tenant):
-        with tenant_context(tenant.pk):
-            templates_install_defaults()
-    return personas
 
 
 def _shipment(tenant, *references):

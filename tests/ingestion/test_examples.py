@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from django.db.models import Sum
 
-from config.celery import app
 from integrations import pipeline, services
 from integrations.models import DeadLetter, HeldEvent, InboundMessage, MessageStatus
 from milestones.services import templates_install_defaults
@@ -26,11 +25,8 @@ KIND = {".json": "dcsa", ".jsonld": "epcis", ".edi": "x12"}
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 def test_the_example_directory_is_there():

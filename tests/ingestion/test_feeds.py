@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from integrations import feeds, pipeline, services
 from integrations.models import DeadLetter, InboundMessage, Integration, MessageStatus
-from milestones.services import templates_install_defaults
 from shipments.models import TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -28,14 +27,6 @@ JSON_FEED = (FIXTURES / "customs.json").read_bytes()
 CSV_MAPPING = json.loads((FIXTURES / "csv_mapping.json").read_text())
 JSON_MAPPING = json.loads((FIXTURES / "json_mapping.json").read_text())
 KNOWN = {"warehouse_received", "departed", "arrived", "customs_cleared", "customs_hold"}
-
-
-@pytest.fixture
-def acme(personas):
-    for tenant in (personas.tenant, personas.other_tenant):
-        with tenant_context(tenant.pk):
-            templates_install_defaults()
-    return personas
 
 
 def _integration(tenant, kind="csv", mapping=None):

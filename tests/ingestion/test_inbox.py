@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from config.celery import app
 from integrations import inbox
 from integrations.models import Channel, InboundMessage, Integration
 from milestones.services import templates_install_defaults
@@ -27,11 +26,8 @@ X12_SMALL = (
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 @pytest.fixture

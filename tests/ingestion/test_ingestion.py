@@ -9,11 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from config.celery import app
 from integrations import pipeline, services
 from integrations.api.views import signature_for
 from integrations.models import DeadLetter, HeldEvent, InboundMessage, MessageStatus
-from milestones.services import templates_install_defaults
 from shipments.models import TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -36,20 +34,8 @@ X12_SMALL = (
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def acme(personas):
-    with tenant_context(personas.tenant.pk):
-        templates_install_defaults()
-    with tenant_context(personas.other_tenant.pk):
-        templates_install_defaults()
-    return personas
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 def _integration(tenant, **kwargs):

@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from config.celery import app
 from integrations import polling
 from integrations.models import Channel, InboundMessage, Integration, MessageStatus
-from milestones.services import templates_install_defaults
 from shipments.models import Shipment, TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -29,19 +27,8 @@ API_KEY = "k-very-secret-123"
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def acme(personas):
-    for tenant in (personas.tenant, personas.other_tenant):
-        with tenant_context(tenant.pk):
-            templates_install_defaults()
-    return personas
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 class FakeCarrier:

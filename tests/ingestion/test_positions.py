@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app
 from integrations import geo, pipeline, services
 from integrations.models import (
     DeadLetter,
@@ -24,7 +23,6 @@ from integrations.models import (
     Stop,
     StopState,
 )
-from milestones.services import templates_install_defaults
 from shipments.models import TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -38,19 +36,8 @@ T0 = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def acme(personas):
-    for tenant in (personas.tenant, personas.other_tenant):
-        with tenant_context(tenant.pk):
-            templates_install_defaults()
-    return personas
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
 
 
 def _shipment(tenant, value="TRUCK1"):

@@ -12,7 +12,6 @@ from django.urls import reverse
 from config.celery import app
 from integrations import pipeline, scans
 from integrations.models import Attachment, InboundMessage, MessageStatus
-from milestones.services import templates_install_defaults
 from shipments.models import TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
@@ -32,14 +31,6 @@ def eager_celery(settings, tmp_path):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def acme(personas):
-    for tenant in (personas.tenant, personas.other_tenant):
-        with tenant_context(tenant.pk):
-            templates_install_defaults()
-    return personas
 
 
 def _shipment(tenant, value="SHIP200"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -27,6 +27,7 @@ from integrations.models import (
     MessageStatus,
 )
 from integrations.parsers import FORMATS, NormalizedEvent, ParseError, map_code, parse
+from shipments.bulk import Stage
 from shipments.models import Classifier, ShipmentReference, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
@@ -77,7 +78,7 @@ class _Pending:
 
 
 def _json_safe(value) -> object:
-    """Plain JSON types only (datetimes as ISO strings); orjson: this runs for every event."""
+    """Plain JSON types only (datetimes as ISO strings), for JSONFields of held events."""
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
 
 
@@ -169,8 +170,9 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
         outcomes: dict[int, MessageOutcome] = {}
         pending: list[_Pending] = []
         retractions: list[tuple[InboundMessage, str]] = []
+        facts = _BatchFacts.read(messages)
         for message in messages:
-            outcome = _prepare(message, force, pending, retractions)
+            outcome = _prepare(message, force, facts, pending, retractions)
             outcomes[message.pk] = outcome
         _apply(pending, retractions)
         active = [m for m in messages if not outcomes[m.pk].skipped]
@@ -178,13 +180,35 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
     return [outcomes[m.pk] for m in messages]
 
 
-def _rejected_at_intake(message: InboundMessage) -> bool:
-    return DeadLetter.objects.filter(message=message, stage=STAGE_INTAKE).exists()
+@dataclass(frozen=True)
+class _BatchFacts:
+    """What deciding to process each message of a batch needs, read in two queries."""
+
+    rejected_at_intake: frozenset[int]
+    processed: dict[tuple[int | None, str], set[int]]  # (integration, checksum) -> message ids
+
+    @classmethod
+    def read(cls, messages: Sequence[InboundMessage]) -> _BatchFacts:
+        ids = [m.pk for m in messages]
+        rejected = DeadLetter.objects.filter(message_id__in=ids, stage=STAGE_INTAKE)
+        processed: dict[tuple[int | None, str], set[int]] = {}
+        same_bytes = InboundMessage.objects.filter(
+            status=MessageStatus.PROCESSED, sha256__in={m.sha256 for m in messages}
+        ).values_list("integration_id", "sha256", "pk")
+        for integration_id, sha256, pk in same_bytes:
+            processed.setdefault((integration_id, sha256), set()).add(pk)
+        return cls(frozenset(rejected.values_list("message_id", flat=True)), processed)
+
+    def is_duplicate(self, message: InboundMessage) -> bool:
+        """The same bytes from the same integration were already processed."""
+        earlier = self.processed.get((message.integration_id, message.sha256), set())
+        return bool(earlier - {message.pk})
 
 
 def _prepare(
     message: InboundMessage,
     force: bool,
+    facts: _BatchFacts,
     pending: list[_Pending],
     retractions: list[tuple[InboundMessage, str]],
 ) -> MessageOutcome:
@@ -195,10 +219,10 @@ def _prepare(
         MessageStatus.DUPLICATE,
         MessageStatus.DEAD,
     )
-    if (done and not force) or _rejected_at_intake(message):
+    if (done and not force) or message.pk in facts.rejected_at_intake:
         outcome.skipped = True
         return outcome
-    if not force and _is_duplicate(message):
+    if not force and facts.is_duplicate(message):
         message.status = MessageStatus.DUPLICATE
         message.processed_at = timezone.now()
         message.save(update_fields=["status", "processed_at"])
@@ -236,18 +260,6 @@ def _prepare(
     return outcome
 
 
-def _is_duplicate(message: InboundMessage) -> bool:
-    return (
-        InboundMessage.objects.filter(
-            integration_id=message.integration_id,
-            sha256=message.sha256,
-            status=MessageStatus.PROCESSED,
-        )
-        .exclude(pk=message.pk)
-        .exists()
-    )
-
-
 def _new_event_fields(
     message: InboundMessage, event: NormalizedEvent, overrides: dict
 ) -> dict | None:
@@ -273,16 +285,15 @@ def _new_event_fields(
         "raw_code": event.code or "",
         "inbound_message_id": message.pk,
         "tz_unknown": tz_unknown,
-        "details": _json_safe(
-            {
-                "standard": event.standard,
-                "reference": event.reference,
-                "reference_kind": event.reference_kind,
-                "references": [list(r) for r in event.references],
-                "parsed_milestone": event.milestone,
-                "extra": event.extra,
-            }
-        ),
+        # Encoded once, on the way into the database (shipments.bulk: orjson, default=str).
+        "details": {
+            "standard": event.standard,
+            "reference": event.reference,
+            "reference_kind": event.reference_kind,
+            "references": [list(r) for r in event.references],
+            "parsed_milestone": event.milestone,
+            "extra": event.extra,
+        },
     }
 
 
@@ -399,18 +410,37 @@ def _finish(messages: list[InboundMessage], outcomes: dict[int, MessageOutcome])
             message.last_error = sorted(outcome.errors)[0][0][:2000] if outcome.errors else ""
         message.processed_at = now
         outcome.status = message.status
-    InboundMessage.objects.bulk_update(
-        messages,
-        [
-            "status",
-            "format",
-            "events_parsed",
-            "events_applied",
-            "events_held",
-            "last_error",
-            "processed_at",
-        ],
-    )
+    with connection.cursor() as cursor:
+        OUTCOME_STAGE.load(cursor.cursor, [_outcome_row(m) for m in messages])
+        cursor.execute(WRITE_STAGED_OUTCOMES)
+
+
+OUTCOME_STAGE = Stage(
+    "stage_message_outcome",
+    "integrations_inboundmessage",
+    (
+        "id",
+        "status",
+        "format",
+        "events_parsed",
+        "events_applied",
+        "events_held",
+        "last_error",
+        "processed_at",
+    ),
+)
+WRITE_STAGED_OUTCOMES = f"""
+UPDATE integrations_inboundmessage AS m SET
+    status = v.status, format = v.format, events_parsed = v.events_parsed,
+    events_applied = v.events_applied, events_held = v.events_held,
+    last_error = v.last_error, processed_at = v.processed_at
+FROM {OUTCOME_STAGE.name} AS v
+WHERE m.id = v.id
+"""  # noqa: S608 — constants only
+
+
+def _outcome_row(message: InboundMessage) -> tuple:
+    return tuple(getattr(message, column) for column in OUTCOME_STAGE.columns)
 
 
 def messages_give_up(message_ids: Sequence[int], error: BaseException, attempts: int) -> None:

@@ -93,7 +93,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,9 +336,16 @@ class Timeline:
 
 class ValidatedTemplate(tuple):
     """Definitions already checked by :func:`validated_template`; computing many timelines of
-    one template version then does not re-check it every time."""
+    one template version then does not re-check it every time, nor redo the per-template
+    preparation (:class:`_TemplatePlan`, built on first use and kept on the instance)."""
 
-    __slots__ = ()
+    @functools.cached_property
+    def _plan(self) -> _TemplatePlan:
+        return _plan_template(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle the definitions only; the cached plan is rebuilt on first use.
+        return (ValidatedTemplate, (tuple(self),))
 
 
 def validated_template(defs: Sequence[MilestoneDef]) -> ValidatedTemplate:
@@ -465,10 +472,28 @@ def _check_anchor_cycles(defs: Sequence[MilestoneDef]) -> None:
             path.append(current)
 
 
+# --------------------------------------------------------------------------- fast construction
+
+
+def new_frozen(cls: type, values: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass ``cls`` from ALL its fields, given in field order.
+
+    Why: a frozen dataclass ``__init__`` sets each field through ``object.__setattr__``; for the
+    23-field :class:`MilestoneRow` that alone was a quarter of a timeline's cost. Filling the
+    instance dict directly gives the identical object (fields, equality, hash, repr, pickle);
+    tests/milestones/test_engine_fast_paths.py checks every field is present, in order.
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
 # --------------------------------------------------------------------------- event resolution
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # what astimezone(UTC) would return
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: the engine needs aware datetimes")
     return value.astimezone(UTC)
@@ -500,6 +525,8 @@ def _full_key(e: EngineEvent) -> tuple[Any, ...]:
 
 
 def _normalised(e: EngineEvent) -> EngineEvent:
+    if e.occurred_at.tzinfo is UTC and e.recorded_at.tzinfo is UTC:
+        return e  # the usual case: already UTC, nothing to convert
     occurred, recorded = _utc(e.occurred_at), _utc(e.recorded_at)
     if occurred == e.occurred_at and recorded == e.recorded_at and e.occurred_at.tzinfo is UTC:
         return e
@@ -519,30 +546,32 @@ def _normalised(e: EngineEvent) -> EngineEvent:
     )
 
 
-def _collapse_duplicates(events: Iterable[EngineEvent]) -> tuple[list[EngineEvent], dict[str, str]]:
-    """One event per dedupe_key; also maps every seen id to its representative's id."""
+def _duplicate_groups(events: Iterable[EngineEvent]) -> dict[str, list[EngineEvent]]:
     groups: dict[str, list[EngineEvent]] = {}
     for e in events:
         groups.setdefault(e.dedupe_key, []).append(e)
-    representatives: list[EngineEvent] = []
+    return groups
+
+
+def _representative(group: Sequence[EngineEvent]) -> EngineEvent:
+    """The first recorded of a duplicate group (remaining ties broken by every field)."""
+    return group[0] if len(group) == 1 else min(group, key=_full_key)
+
+
+def _representative_ids(groups: Mapping[str, Sequence[EngineEvent]]) -> dict[str, str]:
+    """Map every seen id to its representative's id (for ``supersedes`` of a duplicate)."""
     id_map: dict[str, str] = {}
+    representatives = []
+    # Fixed write order: ids are not unique across groups, so the last write must not depend
+    # on the input order.
     for key in sorted(groups):
-        rep = min(groups[key], key=_full_key)
+        rep = _representative(groups[key])
         representatives.append(rep)
         for member in sorted(groups[key], key=_full_key, reverse=True):
             id_map[member.id] = rep.id
     for rep in representatives:  # a representative's own id always maps to itself
         id_map[rep.id] = rep.id
-    return representatives, id_map
-
-
-def _allowed(e: EngineEvent, defs_by_code: Mapping[str, MilestoneDef]) -> bool:
-    definition = defs_by_code.get(e.milestone)
-    return (
-        definition is None
-        or not definition.allowed_sources
-        or (e.source_kind in definition.allowed_sources)
-    )
+    return id_map
 
 
 def effective_events(
@@ -556,53 +585,86 @@ def effective_events(
 
     ``flags`` (optional) collects ``disallowed_source:...`` notes.
     """
+    allowed_sources = {d.code: d.allowed_sources for d in template}
+    limit = _utc(as_of) if as_of is not None else None
+    return _effective(events, limit, allowed_sources, flags)
+
+
+def _effective(
+    events: Iterable[EngineEvent],
+    as_of: datetime | None,
+    allowed_sources: Mapping[str, frozenset[str]],
+    flags: set[str] | None,
+) -> tuple[EngineEvent, ...]:
     known = [_normalised(e) for e in events]
     if as_of is not None:
-        limit = _utc(as_of)
-        known = [e for e in known if e.recorded_at <= limit]
-    unique, id_map = _collapse_duplicates(known)
-    defs_by_code = {d.code: d for d in template}
+        known = [e for e in known if e.recorded_at <= as_of]
+    groups = _duplicate_groups(known)
     permitted = []
-    for e in unique:
-        if _allowed(e, defs_by_code):
+    for group in groups.values():
+        e = _representative(group)
+        allowed = allowed_sources.get(e.milestone)
+        if not allowed or e.source_kind in allowed:
             permitted.append(e)
         elif flags is not None:
             flags.add(f"disallowed_source:{e.milestone}:{e.source_kind}")
-    superseded = {id_map.get(e.supersedes, e.supersedes) for e in permitted if e.supersedes}
-    survivors = [e for e in permitted if e.id not in superseded and not e.voids]
-    return tuple(sorted(survivors, key=_event_order))
+    if any(e.supersedes for e in permitted):
+        id_map = _representative_ids(groups)
+        superseded = {id_map.get(e.supersedes, e.supersedes) for e in permitted if e.supersedes}
+        survivors = [e for e in permitted if e.id not in superseded and not e.voids]
+    else:  # nothing corrected: the id map is not needed
+        survivors = [e for e in permitted if not e.voids]
+    # Dedupe keys are unique here, so this order is total: input order never shows through.
+    return tuple(sorted(survivors, key=_event_order) if len(survivors) > 1 else survivors)
 
 
 # --------------------------------------------------------------------------- selection helpers
 
 
-def _rank(source_kind: str, priority: Sequence[str]) -> int:
-    return priority.index(source_kind) if source_kind in priority else len(priority)
+class _Ranks(dict):
+    """Source kind -> rank: its position in the priority order; unnamed kinds rank last."""
+
+    def __init__(self, priority: tuple[str, ...]):
+        # Reversed so that the FIRST position of a kind named twice wins (as tuple.index).
+        super().__init__((kind, i) for i, kind in reversed(list(enumerate(priority))))
+        self.priority = priority
+
+    def __missing__(self, source_kind: str) -> int:
+        return len(self.priority)
+
+
+@functools.lru_cache(maxsize=64)
+def _ranks(priority: tuple[str, ...]) -> _Ranks:
+    # Why cached: a batch uses one tenant priority for all its shipments. Never mutated.
+    return _Ranks(priority)
 
 
 def _reported(e: EngineEvent) -> ReportedTime:
-    return ReportedTime(
-        event_id=e.id,
-        at=e.occurred_at,
-        source_kind=e.source_kind,
-        source_name=e.source_name,
-        recorded_at=e.recorded_at,
-        location=e.location,
-        reason=e.reason,
+    return new_frozen(
+        ReportedTime,
+        {
+            "event_id": e.id,
+            "at": e.occurred_at,
+            "source_kind": e.source_kind,
+            "source_name": e.source_name,
+            "recorded_at": e.recorded_at,
+            "location": e.location,
+            "reason": e.reason,
+        },
     )
 
 
-def _select_actual(acts: Sequence[EngineEvent], priority: Sequence[str]) -> ReportedTime | None:
+def _select_actual(acts: Sequence[EngineEvent], rank: _Ranks) -> ReportedTime:
     """Earliest occurred wins; ties: source priority, earliest recorded, id (see docstring)."""
-    if not acts:
-        return None
-    best = min(
-        acts, key=lambda e: (e.occurred_at, _rank(e.source_kind, priority), e.recorded_at, e.id)
-    )
+    if len(acts) == 1:
+        return _reported(acts[0])
+    best = min(acts, key=lambda e: (e.occurred_at, rank[e.source_kind], e.recorded_at, e.id))
     return _reported(best)
 
 
 def _latest_per_source(estimates: Sequence[EngineEvent]) -> list[EngineEvent]:
+    if len(estimates) < 2:
+        return list(estimates)
     latest: dict[tuple[str, str], EngineEvent] = {}
     for e in sorted(estimates, key=_event_order):  # later recorded overwrites earlier
         latest[(e.source_kind, e.source_name)] = e
@@ -610,25 +672,44 @@ def _latest_per_source(estimates: Sequence[EngineEvent]) -> list[EngineEvent]:
 
 
 def _candidate_from(e: EngineEvent) -> EstimateCandidate:
-    return EstimateCandidate(
-        source_kind=e.source_kind,
-        source_name=e.source_name,
-        at=e.occurred_at,
-        recorded_at=e.recorded_at,
-        event_id=e.id,
-        basis=e.reason,
+    return new_frozen(
+        EstimateCandidate,
+        {
+            "source_kind": e.source_kind,
+            "source_name": e.source_name,
+            "at": e.occurred_at,
+            "recorded_at": e.recorded_at,
+            "event_id": e.id,
+            "basis": e.reason,
+        },
+    )
+
+
+def _projection_candidate(at: datetime, basis: str) -> EstimateCandidate:
+    return new_frozen(
+        EstimateCandidate,
+        {
+            "source_kind": PROJECTION_SOURCE_KIND,
+            "source_name": PROJECTION_SOURCE_NAME,
+            "at": at,
+            "recorded_at": None,
+            "event_id": None,
+            "basis": basis,
+        },
     )
 
 
 def _rank_candidates(
-    candidates: Iterable[EstimateCandidate], priority: Sequence[str], evaluated_at: datetime
+    candidates: Sequence[EstimateCandidate], rank: _Ranks, evaluated_at: datetime
 ) -> tuple[EstimateCandidate, ...]:
     """Best first: source priority, then most recently recorded (a projection is 'now')."""
+    if len(candidates) < 2:
+        return tuple(candidates)
 
     def key(c: EstimateCandidate) -> tuple[int, int, str, str, str]:
         recorded = c.recorded_at or evaluated_at
         return (
-            _rank(c.source_kind, priority),
+            rank[c.source_kind],
             -_micros(recorded),
             c.source_kind,
             c.source_name,
@@ -644,15 +725,15 @@ def _describe(c: EstimateCandidate) -> str:
     return f"{c.source_kind} estimate from {c.source_name}"
 
 
-def _estimate_reason(ranked: Sequence[EstimateCandidate], priority: Sequence[str]) -> str:
+def _estimate_reason(ranked: Sequence[EstimateCandidate], rank: _Ranks) -> str:
     if not ranked:
         return "no estimate available"
     winner = ranked[0]
     if len(ranked) == 1:
         return f"only estimate: {_describe(winner)}"
     runner_up = ranked[1]
-    if _rank(winner.source_kind, priority) < _rank(runner_up.source_kind, priority):
-        return f"{_describe(winner)} wins by source priority ({' > '.join(priority)})"
+    if rank[winner.source_kind] < rank[runner_up.source_kind]:
+        return f"{_describe(winner)} wins by source priority ({' > '.join(rank.priority)})"
     return f"{_describe(winner)} is the most recently recorded of equal-priority estimates"
 
 
@@ -673,6 +754,107 @@ def _waiting_text(delay: UpstreamDelay) -> str:
     return f"{text} ({delay.reason})" if delay.reason else text
 
 
+# --------------------------------------------------------------------------- template plan
+
+
+def _seq(d: MilestoneDef) -> int:
+    return d.sequence
+
+
+def _label_pairs(label: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(label.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One template milestone with what its rows need that only depends on the template
+    (labels sorted, basis texts formatted) - prepared once, not once per row."""
+
+    d: MilestoneDef
+    label: tuple[tuple[str, str], ...]
+    predecessors: tuple[str, ...]  # required progress codes before it (progress milestones)
+    rule_basis: str  # basis of a planned time (and projection from booking) by the rule
+    no_anchor_plan: str  # basis when the anchor has no planned time
+    no_anchor_time: str  # basis when the anchor has no time to project from
+    projection_basis: Mapping[str, str]  # "actual" / "estimate" / "planned" -> basis
+
+
+def _step(d: MilestoneDef, required: Sequence[MilestoneDef]) -> _Step:
+    predecessors = ()
+    if d.kind == KIND_PROGRESS:
+        predecessors = tuple(p.code for p in required if p.sequence < d.sequence)
+    rule_basis, no_anchor_plan, no_anchor_time, projection_basis = "no planned rule", "", "", {}
+    if d.planned is not None:
+        anchor, offset_text = d.planned.anchor, format_duration(d.planned.offset)
+        if anchor == BOOKING_ANCHOR:
+            rule_basis = f"booking + {offset_text}"
+        else:
+            rule_basis = f"{anchor} planned + {offset_text}"
+            no_anchor_plan = f"'{anchor}' has no planned time"
+            no_anchor_time = f"'{anchor}' has no time to project from"
+            projection_basis = {
+                what: f"{anchor} {what} + {offset_text}"
+                for what in ("actual", "estimate", "planned")
+            }
+    return _Step(
+        d=d,
+        label=_label_pairs(d.label),
+        predecessors=predecessors,
+        rule_basis=rule_basis,
+        no_anchor_plan=no_anchor_plan,
+        no_anchor_time=no_anchor_time,
+        projection_basis=projection_basis,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TemplatePlan:
+    """What the engine needs from a template whatever the events: prepared once per validated
+    template instead of once per row of every timeline."""
+
+    steps: tuple[_Step, ...]  # in sequence order; template rows follow this order
+    defs_by_code: Mapping[str, MilestoneDef]
+    index_by_code: Mapping[str, int]
+    progress: tuple[MilestoneDef, ...]  # in sequence order
+    progress_codes: frozenset[str]
+    counted: tuple[MilestoneDef, ...]  # what progress_percent counts
+    terminal_alts: tuple[MilestoneDef, ...]
+    holds: tuple[MilestoneDef, ...]  # exception holds, highest sequence first
+    allowed_sources: Mapping[str, frozenset[str]]
+    final_index: int | None  # the row whose time is the shipment's ETA
+
+
+def _plan_template(template: Sequence[MilestoneDef]) -> _TemplatePlan:
+    defs = sorted(template, key=_seq)
+    progress = tuple(d for d in defs if d.kind == KIND_PROGRESS)
+    required = tuple(d for d in progress if d.required)
+    holds = [d for d in defs if d.kind == KIND_EXCEPTION_HOLD]
+    return _TemplatePlan(
+        steps=tuple(_step(d, required) for d in defs),
+        defs_by_code={d.code: d for d in defs},
+        index_by_code={d.code: i for i, d in enumerate(defs)},
+        progress=progress,
+        progress_codes=frozenset(d.code for d in progress),
+        counted=required or progress,
+        terminal_alts=tuple(d for d in defs if d.kind == KIND_TERMINAL_ALT),
+        holds=tuple(sorted(holds, key=_seq, reverse=True)),
+        allowed_sources={d.code: d.allowed_sources for d in defs},
+        final_index=_final_delivery_index(defs),
+    )
+
+
+def _final_delivery_index(defs: Sequence[MilestoneDef]) -> int | None:
+    """``delivered``, else the first progress milestone of stage delivered, else the last."""
+    path = [i for i, d in enumerate(defs) if d.kind == KIND_PROGRESS]
+    for i in path:
+        if defs[i].code == "delivered":
+            return i
+    for i in path:
+        if STAGE_BY_MILESTONE.get(defs[i].code) == ShipmentStatus.DELIVERED:
+            return i
+    return path[-1] if path else None
+
+
 # --------------------------------------------------------------------------- status
 
 
@@ -680,65 +862,60 @@ def _stage_of(code: str, default: ShipmentStatus) -> ShipmentStatus:
     return STAGE_BY_MILESTONE.get(code, default)
 
 
-def _latest_act_time(events: Iterable[EngineEvent], codes: frozenset[str]) -> datetime | None:
-    times = [e.occurred_at for e in events if e.classifier == ACT and e.milestone in codes]
+def _latest_act_time(
+    acts_by_code: Mapping[str, Sequence[EngineEvent]], codes: Container[str]
+) -> datetime | None:
+    times = [e.occurred_at for code, acts in acts_by_code.items() if code in codes for e in acts]
     return max(times, default=None)
 
 
 def _derive_status(
-    defs: Sequence[MilestoneDef],
+    plan: _TemplatePlan,
     actuals: Mapping[str, ReportedTime],
-    events: Sequence[EngineEvent],
+    acts_by_code: Mapping[str, Sequence[EngineEvent]],
+    furthest: MilestoneDef | None,
 ) -> ShipmentStatus:
     """See module docstring, section Status."""
-    if any(e.classifier == ACT and e.milestone == CANCELLED_CODE for e in events):
+    if CANCELLED_CODE in acts_by_code:
         return ShipmentStatus.CANCELLED
-    progress = [d for d in defs if d.kind == KIND_PROGRESS]
-    progress_codes = frozenset(d.code for d in progress)
-    last_progress = _latest_act_time(events, progress_codes)
+    last_progress = _latest_act_time(acts_by_code, plan.progress_codes)
 
-    alternatives = [
-        (actuals[d.code].at, d.code)
-        for d in defs
-        if d.kind == KIND_TERMINAL_ALT and d.code in actuals
-    ]
+    alternatives = [(actuals[d.code].at, d.code) for d in plan.terminal_alts if d.code in actuals]
     if alternatives:
         at, code = max(alternatives)
         if last_progress is None or at >= last_progress:
             return _stage_of(code, ShipmentStatus.EXCEPTION)
 
-    furthest = _furthest_reached(progress, actuals)
     base = (
         _stage_of(furthest.code, ShipmentStatus.IN_TRANSIT) if furthest else ShipmentStatus.BOOKED
     )
     if base == ShipmentStatus.DELIVERED:
         return base
 
-    exception_at = _latest_act_time(events, frozenset({EXCEPTION_CODE}))
+    exception_at = _latest_act_time(acts_by_code, (EXCEPTION_CODE,))
     if exception_at is not None and (last_progress is None or exception_at > last_progress):
         return ShipmentStatus.EXCEPTION
 
-    for hold in sorted((d for d in defs if d.kind == KIND_EXCEPTION_HOLD), key=_seq, reverse=True):
+    for hold in plan.holds:
         if hold.code in actuals and (furthest is None or furthest.sequence < hold.sequence):
             return _stage_of(hold.code, ShipmentStatus.EXCEPTION)
     return base
 
 
-def _seq(d: MilestoneDef) -> int:
-    return d.sequence
-
-
 def _furthest_reached(
     progress: Sequence[MilestoneDef], actuals: Mapping[str, ReportedTime]
 ) -> MilestoneDef | None:
-    reached = [d for d in progress if d.code in actuals]
-    return max(reached, key=_seq, default=None)
+    """The reached progress milestone of highest sequence (``progress`` is in sequence order)."""
+    for d in reversed(progress):
+        if d.code in actuals:
+            return d
+    return None
 
 
 # --------------------------------------------------------------------------- rows
 
 
-@dataclass
+@dataclass(slots=True)
 class _PathState:
     """Mutable working state while walking the template in sequence order."""
 
@@ -748,49 +925,70 @@ class _PathState:
     latest_actual: tuple[datetime, str] | None = None  # (time, code) of completed predecessors
 
 
+@dataclass(slots=True)
+class _RowContext:
+    """What every row of one timeline shares (built once per timeline)."""
+
+    defs_by_code: Mapping[str, MilestoneDef]
+    actuals: Mapping[str, ReportedTime]
+    booked: datetime
+    rank: _Ranks
+    evaluated_at: datetime
+    status: ShipmentStatus
+    furthest: MilestoneDef | None
+    delays: tuple[UpstreamDelay, ...]
+
+
 def _planned_time(
-    d: MilestoneDef,
-    plans: Sequence[EngineEvent],
-    state: _PathState,
-    booked_at: datetime,
-    priority: Sequence[str],
-    evaluated_at: datetime,
+    step: _Step, plans: Sequence[EngineEvent], state: _PathState, c: _RowContext
 ) -> tuple[datetime | None, str]:
     if plans:
-        best = _rank_candidates(
-            (_candidate_from(e) for e in _latest_per_source(plans)), priority, evaluated_at
-        )[0]
+        candidates = [_candidate_from(e) for e in _latest_per_source(plans)]
+        best = _rank_candidates(candidates, c.rank, c.evaluated_at)[0]
         return best.at, f"plan from {best.source_kind} {best.source_name}"
-    if d.planned is None:
-        return None, "no planned rule"
-    if d.planned.anchor == BOOKING_ANCHOR:
-        return booked_at + d.planned.offset, f"booking + {format_duration(d.planned.offset)}"
-    anchor_planned = state.planned.get(d.planned.anchor)
+    rule = step.d.planned
+    if rule is None:
+        return None, step.rule_basis
+    if rule.anchor == BOOKING_ANCHOR:
+        return c.booked + rule.offset, step.rule_basis
+    anchor_planned = state.planned.get(rule.anchor)
     if anchor_planned is None:
-        return None, f"'{d.planned.anchor}' has no planned time"
-    basis = f"{d.planned.anchor} planned + {format_duration(d.planned.offset)}"
-    return anchor_planned + d.planned.offset, basis
+        return None, step.no_anchor_plan
+    return anchor_planned + rule.offset, step.rule_basis
 
 
-def _projection(
-    d: MilestoneDef, state: _PathState, booked_at: datetime, actuals: Mapping[str, ReportedTime]
-) -> tuple[datetime | None, str]:
-    if d.planned is None:
-        return None, "no planned rule"
-    offset_text = format_duration(d.planned.offset)
-    anchor = d.planned.anchor
-    if anchor == BOOKING_ANCHOR:
-        return booked_at + d.planned.offset, f"booking + {offset_text}"
-    base = state.anchor_time.get(anchor)
+def _projection(step: _Step, state: _PathState, c: _RowContext) -> tuple[datetime | None, str]:
+    rule = step.d.planned
+    if rule is None:
+        return None, step.rule_basis
+    if rule.anchor == BOOKING_ANCHOR:
+        return c.booked + rule.offset, step.rule_basis
+    base = state.anchor_time.get(rule.anchor)
     if base is None:
-        return None, f"'{anchor}' has no time to project from"
-    if anchor in actuals:
+        return None, step.no_anchor_time
+    if rule.anchor in c.actuals:
         what = "actual"
-    elif anchor in state.anchored_on_estimate:
+    elif rule.anchor in state.anchored_on_estimate:
         what = "estimate"
     else:
         what = "planned"
-    return base + d.planned.offset, f"{anchor} {what} + {offset_text}"
+    return base + rule.offset, step.projection_basis[what]
+
+
+def _projected(
+    step: _Step, planned: datetime | None, state: _PathState, c: _RowContext
+) -> tuple[datetime | None, str, tuple[str, ...]]:
+    """(projection, its basis, waiting_on texts) of a milestone without actual."""
+    projected, basis = _projection(step, state, c)
+    waiting: tuple[str, ...] = ()
+    if c.delays:
+        hits = _delays_for(step.d, c.delays, c.defs_by_code)
+        projected, basis = _apply_delays(projected, basis, planned, hits)
+        waiting = tuple(_waiting_text(h) for h in hits)
+    projected, clamped = _clamp(projected, state)
+    if clamped:
+        basis += f"; raised to the actual of {state.latest_actual[1]}"  # type: ignore[index]
+    return projected, basis, waiting
 
 
 def _clamp(value: datetime | None, state: _PathState) -> tuple[datetime | None, bool]:
@@ -840,24 +1038,18 @@ def _lateness(
 
 
 def _out_of_sequence(
-    d: MilestoneDef,
     actual: ReportedTime | None,
-    defs: Sequence[MilestoneDef],
+    predecessors: Sequence[str],
     actuals: Mapping[str, ReportedTime],
 ) -> bool:
-    if actual is None or d.kind != KIND_PROGRESS:
+    """A progress actual before (or without) a required earlier progress milestone's actual."""
+    if actual is None:
         return False
-    for p in defs:
-        if p.kind != KIND_PROGRESS or not p.required or p.sequence >= d.sequence:
-            continue
-        before = actuals.get(p.code)
+    for code in predecessors:
+        before = actuals.get(code)
         if before is None or before.at > actual.at:
             return True
     return False
-
-
-def _label_pairs(label: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(label.items()))
 
 
 # --------------------------------------------------------------------------- the engine
@@ -874,70 +1066,51 @@ def compute_timeline(
     upstream_delays: Sequence[UpstreamDelay] = (),
 ) -> Timeline:
     """Compute the timeline of one shipment; pure and deterministic (see module docstring)."""
-    if not isinstance(template, ValidatedTemplate):
+    if isinstance(template, ValidatedTemplate):
+        plan = template._plan
+    else:
         validate_template(template)
-    defs = sorted(template, key=_seq)
-    defs_by_code = {d.code: d for d in defs}
-    priority = tuple(source_priority)
+        plan = _plan_template(template)
+    rank = _ranks(tuple(source_priority))
     booked = _utc(booked_at)
     as_of_utc = _utc(as_of) if as_of is not None else None
     evaluated_at = min(_utc(now), as_of_utc) if as_of_utc is not None else _utc(now)
 
     flags: set[str] = set()
-    events_known = effective_events(events, as_of=as_of_utc, template=defs, flags=flags)
     by_code: dict[str, list[EngineEvent]] = {}
-    for e in events_known:
+    acts_by_code: dict[str, list[EngineEvent]] = {}
+    for e in _effective(events, as_of_utc, plan.allowed_sources, flags):
         by_code.setdefault(e.milestone, []).append(e)
+        if e.classifier == ACT:
+            acts_by_code.setdefault(e.milestone, []).append(e)
+    actuals = {code: _select_actual(acts, rank) for code, acts in acts_by_code.items()}
 
-    actuals = {
-        code: actual
-        for code, group in by_code.items()
-        if (actual := _select_actual([e for e in group if e.classifier == ACT], priority))
-    }
-    status = _derive_status(defs, actuals, events_known)
-    progress = [d for d in defs if d.kind == KIND_PROGRESS]
-    furthest = _furthest_reached(progress, actuals)
-    delays = _active_delays(upstream_delays, defs_by_code, actuals, flags)
+    furthest = _furthest_reached(plan.progress, actuals)
+    status = _derive_status(plan, actuals, acts_by_code, furthest)
+    delays = _active_delays(upstream_delays, plan.defs_by_code, actuals, flags)
 
+    context = _RowContext(
+        defs_by_code=plan.defs_by_code,
+        actuals=actuals,
+        booked=booked,
+        rank=rank,
+        evaluated_at=evaluated_at,
+        status=status,
+        furthest=furthest,
+        delays=delays,
+    )
     state = _PathState()
     rows: list[MilestoneRow] = []
-    for d in defs:
-        row = _template_row(
-            d,
-            by_code.get(d.code, []),
-            state=state,
-            context=_RowContext(
-                defs=defs,
-                defs_by_code=defs_by_code,
-                actuals=actuals,
-                booked=booked,
-                priority=priority,
-                evaluated_at=evaluated_at,
-                status=status,
-                furthest=furthest,
-                delays=delays,
-            ),
-        )
+    for step in plan.steps:
+        row = _template_row(step, by_code.get(step.d.code), state, context)
         rows.append(row)
         if row.estimate_clamped:
-            flags.add(f"clamped:{d.code}")
+            flags.add(f"clamped:{row.code}")
         if row.out_of_sequence:
-            flags.add(f"out_of_sequence:{d.code}")
-    rows.extend(_extra_rows(defs_by_code, by_code, actuals, priority, evaluated_at, flags))
-    return _assemble(rows, defs, actuals, status, furthest, flags, evaluated_at, as_of_utc)
-
-
-@dataclass(frozen=True)
-class _RowContext:
-    defs: Sequence[MilestoneDef]
-    defs_by_code: Mapping[str, MilestoneDef]
-    actuals: Mapping[str, ReportedTime]
-    booked: datetime
-    priority: tuple[str, ...]
-    evaluated_at: datetime
-    status: ShipmentStatus
-    furthest: MilestoneDef | None
-    delays: tuple[UpstreamDelay, ...]
+            flags.add(f"out_of_sequence:{row.code}")
+    if not by_code.keys() <= plan.defs_by_code.keys():  # milestones the template lacks
+        rows.extend(_extra_rows(plan.defs_by_code, by_code, actuals, rank, evaluated_at, flags))
+    return _assemble(rows, plan, actuals, status, furthest, flags, evaluated_at, as_of_utc)
 
 
 def _active_delays(
@@ -947,6 +1120,8 @@ def _active_delays(
     flags: set[str],
 ) -> tuple[UpstreamDelay, ...]:
     """Delays that still matter: known milestone, positive, affected milestone not reached."""
+    if not delays:
+        return ()
     active = []
     for delay in delays:
         if delay.affects not in defs_by_code:
@@ -959,16 +1134,18 @@ def _active_delays(
 
 
 def _template_row(
-    d: MilestoneDef, group: Sequence[EngineEvent], *, state: _PathState, context: _RowContext
+    step: _Step, group: Sequence[EngineEvent] | None, state: _PathState, c: _RowContext
 ) -> MilestoneRow:
-    c = context
-    plans = [e for e in group if e.classifier == PLN]
-    planned, planned_basis = _planned_time(d, plans, state, c.booked, c.priority, c.evaluated_at)
+    d = step.d
+    plans: Sequence[EngineEvent] = ()
+    candidates: list[EstimateCandidate] = []
+    if group:  # most rows have no events at all
+        plans = [e for e in group if e.classifier == PLN]
+        estimates = [e for e in group if e.classifier == EST]
+        candidates = [_candidate_from(e) for e in _latest_per_source(estimates)]
+    planned, planned_basis = _planned_time(step, plans, state, c)
     state.planned[d.code] = planned
     actual = c.actuals.get(d.code)
-    event_candidates = [
-        _candidate_from(e) for e in _latest_per_source([e for e in group if e.classifier == EST])
-    ]
 
     projected: datetime | None = None
     projection_basis = ""
@@ -977,28 +1154,13 @@ def _template_row(
     estimated_at: datetime | None = None
     clamped = False
     if actual is None:
-        projected, projection_basis = _projection(d, state, c.booked, c.actuals)
-        hits = _delays_for(d, c.delays, c.defs_by_code)
-        projected, projection_basis = _apply_delays(projected, projection_basis, planned, hits)
-        waiting = tuple(_waiting_text(h) for h in hits)
-        projected, projection_clamped = _clamp(projected, state)
-        if projection_clamped:
-            projection_basis += f"; raised to the actual of {state.latest_actual[1]}"  # type: ignore[index]
+        projected, projection_basis, waiting = _projected(step, planned, state, c)
         if projected is not None:
-            event_candidates.append(
-                EstimateCandidate(
-                    source_kind=PROJECTION_SOURCE_KIND,
-                    source_name=PROJECTION_SOURCE_NAME,
-                    at=projected,
-                    recorded_at=None,
-                    event_id=None,
-                    basis=projection_basis,
-                )
-            )
-    ranked = _rank_candidates(event_candidates, c.priority, c.evaluated_at)
+            candidates.append(_projection_candidate(projected, projection_basis))
+    ranked = _rank_candidates(candidates, c.rank, c.evaluated_at)
     if actual is None:
         estimate = ranked[0] if ranked else None
-        reason = _estimate_reason(ranked, c.priority)
+        reason = _estimate_reason(ranked, c.rank)
         estimated_at, clamped = _clamp(estimate.at if estimate else None, state)
         if clamped:
             reason += f"; raised to the actual of {state.latest_actual[1]}"  # type: ignore[index]
@@ -1010,30 +1172,33 @@ def _template_row(
     late, late_by, at_risk = _lateness(
         d, planned, actual, estimated_at, passed, c.status, c.evaluated_at
     )
-    return MilestoneRow(
-        code=d.code,
-        label=_label_pairs(d.label),
-        sequence=d.sequence,
-        kind=d.kind,
-        required=d.required,
-        customer_visible=d.customer_visible,
-        triggers_billing=d.triggers_billing,
-        in_template=True,
-        planned=planned,
-        planned_basis=planned_basis,
-        actual=actual,
-        estimated_at=estimated_at,
-        estimate=estimate,
-        estimate_reason=reason,
-        estimate_clamped=clamped,
-        candidates=ranked,
-        projected=projected,
-        projection_basis=projection_basis,
-        late=late,
-        late_by=late_by,
-        at_risk=at_risk,
-        out_of_sequence=_out_of_sequence(d, actual, c.defs, c.actuals),
-        waiting_on=waiting,
+    return new_frozen(
+        MilestoneRow,
+        {
+            "code": d.code,
+            "label": step.label,
+            "sequence": d.sequence,
+            "kind": d.kind,
+            "required": d.required,
+            "customer_visible": d.customer_visible,
+            "triggers_billing": d.triggers_billing,
+            "in_template": True,
+            "planned": planned,
+            "planned_basis": planned_basis,
+            "actual": actual,
+            "estimated_at": estimated_at,
+            "estimate": estimate,
+            "estimate_reason": reason,
+            "estimate_clamped": clamped,
+            "candidates": ranked,
+            "projected": projected,
+            "projection_basis": projection_basis,
+            "late": late,
+            "late_by": late_by,
+            "at_risk": at_risk,
+            "out_of_sequence": _out_of_sequence(actual, step.predecessors, c.actuals),
+            "waiting_on": waiting,
+        },
     )
 
 
@@ -1078,7 +1243,7 @@ def _extra_rows(
     defs_by_code: Mapping[str, MilestoneDef],
     by_code: Mapping[str, Sequence[EngineEvent]],
     actuals: Mapping[str, ReportedTime],
-    priority: tuple[str, ...],
+    rank: _Ranks,
     evaluated_at: datetime,
     flags: set[str],
 ) -> list[MilestoneRow]:
@@ -1098,7 +1263,7 @@ def _extra_rows(
                 _candidate_from(e)
                 for e in _latest_per_source([e for e in group if e.classifier == EST])
             ],
-            priority,
+            rank,
             evaluated_at,
         )
         actual = actuals.get(code)
@@ -1117,7 +1282,7 @@ def _extra_rows(
                 actual=actual,
                 estimated_at=None if actual or not ranked else ranked[0].at,
                 estimate=None if actual or not ranked else ranked[0],
-                estimate_reason="actual reported" if actual else _estimate_reason(ranked, priority),
+                estimate_reason="actual reported" if actual else _estimate_reason(ranked, rank),
                 estimate_clamped=False,
                 candidates=ranked,
                 projected=None,
@@ -1133,35 +1298,34 @@ def _extra_rows(
 
 
 def _progress_percent(
-    progress: Sequence[MilestoneDef],
-    actuals: Mapping[str, ReportedTime],
-    furthest: MilestoneDef | None,
+    plan: _TemplatePlan, actuals: Mapping[str, ReportedTime], furthest: MilestoneDef | None
 ) -> int:
     """Share of required progress milestones passed (reached, or skipped by a later actual)."""
-    counted = [d for d in progress if d.required] or list(progress)
+    counted = plan.counted
     if not counted:
         return 0
-    passed = sum(
-        1
-        for d in counted
-        if d.code in actuals or (furthest is not None and furthest.sequence > d.sequence)
-    )
+    after = furthest.sequence if furthest is not None else None
+    passed = 0
+    for d in counted:
+        if d.code in actuals or (after is not None and after > d.sequence):
+            passed += 1
     return passed * 100 // len(counted)
 
 
-def _final_delivery_row(rows: Sequence[MilestoneRow]) -> MilestoneRow | None:
-    path = [r for r in rows if r.in_template and r.kind == KIND_PROGRESS]
-    by_code = {r.code: r for r in path}
-    if "delivered" in by_code:
-        return by_code["delivered"]
-    delivered_stage = [r for r in path if STAGE_BY_MILESTONE.get(r.code) == "delivered"]
-    candidates = delivered_stage or path
-    return candidates[0] if delivered_stage else (candidates[-1] if candidates else None)
+def _next_milestone(
+    plan: _TemplatePlan, actuals: Mapping[str, ReportedTime], furthest: MilestoneDef | None
+) -> str | None:
+    """First progress milestone not reached, after the furthest reached one."""
+    after = furthest.sequence if furthest is not None else None
+    for d in plan.progress:
+        if d.code not in actuals and (after is None or d.sequence > after):
+            return d.code
+    return None
 
 
 def _assemble(
     rows: list[MilestoneRow],
-    defs: Sequence[MilestoneDef],
+    plan: _TemplatePlan,
     actuals: Mapping[str, ReportedTime],
     status: ShipmentStatus,
     furthest: MilestoneDef | None,
@@ -1169,44 +1333,42 @@ def _assemble(
     evaluated_at: datetime,
     as_of: datetime | None,
 ) -> Timeline:
-    progress = [d for d in defs if d.kind == KIND_PROGRESS]
-    rows_by_code = {r.code: r for r in rows}
+    # The first len(plan.steps) rows are the template rows, in plan.steps order.
     ended = status in (ShipmentStatus.CANCELLED, ShipmentStatus.RETURNED)
-
-    next_code = None
-    if not ended:
-        after = furthest.sequence if furthest else None
-        next_code = next(
-            (
-                d.code
-                for d in progress
-                if d.code not in actuals and (after is None or d.sequence > after)
-            ),
-            None,
-        )
-    final = _final_delivery_row(rows)
+    next_code = None if ended else _next_milestone(plan, actuals, furthest)
     eta = None
-    if final is not None and not ended:
+    if plan.final_index is not None and not ended:
+        final = rows[plan.final_index]
         eta = final.actual.at if final.actual else final.estimated_at
-    next_eta = rows_by_code[next_code].estimated_at if next_code else None
+    next_eta = rows[plan.index_by_code[next_code]].estimated_at if next_code else None
 
+    completed: list[str] = []
+    late: list[str] = []
     waiting: list[str] = []
     for r in rows:
-        waiting.extend(w for w in r.waiting_on if w not in waiting)
-    return Timeline(
-        rows=tuple(rows),
-        status=status,
-        current_stage=furthest.code if furthest else None,
-        completed=tuple(r.code for r in rows if r.actual is not None),
-        next_milestone=next_code,
-        eta=eta,
-        next_eta=next_eta,
-        progress_percent=_progress_percent(progress, actuals, furthest),
-        flags=tuple(sorted(flags)),
-        late_milestones=tuple(r.code for r in rows if r.late),
-        waiting_on=tuple(waiting),
-        evaluated_at=evaluated_at,
-        as_of=as_of,
+        if r.actual is not None:
+            completed.append(r.code)
+        if r.late:
+            late.append(r.code)
+        if r.waiting_on:
+            waiting.extend(w for w in r.waiting_on if w not in waiting)
+    return new_frozen(
+        Timeline,
+        {
+            "rows": tuple(rows),
+            "status": status,
+            "current_stage": furthest.code if furthest else None,
+            "completed": tuple(completed),
+            "next_milestone": next_code,
+            "eta": eta,
+            "next_eta": next_eta,
+            "progress_percent": _progress_percent(plan, actuals, furthest),
+            "flags": tuple(sorted(flags)),
+            "late_milestones": tuple(late),
+            "waiting_on": tuple(waiting),
+            "evaluated_at": evaluated_at,
+            "as_of": as_of,
+        },
     )
 
 

@@ -293,7 +293,7 @@ SQL
     mp_psql_super -d milepost <<'SQL' >/dev/null || mp_die "granting privileges on database milepost failed"
 ALTER DATABASE milepost OWNER TO milepost_owner;
 ALTER SCHEMA public OWNER TO milepost_owner;
-GRANT CONNECT ON DATABASE milepost TO milepost_app;
+GRANT CONNECT, TEMPORARY ON DATABASE milepost TO milepost_app;
 GRANT USAGE ON SCHEMA public TO milepost_app;
 SQL
 }

@@ -8,15 +8,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from psycopg2.extras import Json, execute_values
 
 from milestones import engine
 from milestones.models import TemplateVersion
 from milestones.selectors import template_latest_version
 from shipments import hooks
+from shipments.bulk import Stage
 from shipments.models import (
     Classifier,
     Leg,
@@ -292,54 +291,61 @@ EVENT_COLUMNS = (
 )
 
 
-def insert_events(batch: Sequence[NewEvent], page_size: int = 2000) -> list[tuple[int, int]]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING (id, shipment_id), in pages."""
+def insert_events(batch: Sequence[NewEvent]) -> list[tuple[int, int]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING (id, shipment_id), through a COPY stage.
+
+    A trigger (migration 0004) refuses the whole statement when an event names a shipment the
+    current tenant cannot see.
+    """
     if not batch:
         return []
     tenant_id = current_tenant_id()
-    _check_targets(batch)
+    _check_supersedes(batch)
     now = timezone.now()
-    rows = [_event_values(tenant_id, e, now) for e in batch]
-    # Only constant column names are interpolated; values go through execute_values.
-    sql = (
-        f"INSERT INTO shipments_trackingevent ({', '.join(EVENT_COLUMNS)}) VALUES %s "  # noqa: S608
-        "ON CONFLICT (tenant_id, shipment_id, dedupe_key) DO NOTHING RETURNING id, shipment_id"
-    )
     with connection.cursor() as cursor:
-        return execute_values(cursor.cursor, sql, rows, page_size=page_size, fetch=True)
+        EVENT_STAGE.load(cursor.cursor, [_event_values(tenant_id, e, now) for e in batch])
+        try:
+            cursor.execute(INSERT_STAGED_EVENTS)
+        except IntegrityError as error:
+            raise _unknown_shipment(error) from error
+        return cursor.fetchall()
 
 
-def _check_targets(batch: Sequence[NewEvent]) -> None:
-    """Every event must point at a shipment (and superseded event) of the current tenant.
+def _unknown_shipment(error: IntegrityError) -> Exception:
+    diag = getattr(error.__cause__, "diag", None)
+    if diag is None or diag.constraint_name != "event_shipment_exists":
+        return error
+    return ShipmentError(
+        f"Unknown shipment {diag.message_detail}", code="unknown_shipment", field="shipment_id"
+    )
 
-    PostgreSQL foreign key checks bypass row-level security, so without this an insert in
-    tenant A's context could reference tenant B's shipment (a row of A pointing into B).
+
+EVENT_STAGE = Stage("stage_tracking_event", "shipments_trackingevent", EVENT_COLUMNS)
+# The RLS policy's WITH CHECK still applies to every row going into the real table.
+INSERT_STAGED_EVENTS = (
+    f"INSERT INTO shipments_trackingevent ({EVENT_STAGE.column_list}) "  # noqa: S608 — constants
+    f"SELECT {EVENT_STAGE.column_list} FROM {EVENT_STAGE.name} "
+    "ON CONFLICT (tenant_id, shipment_id, dedupe_key) DO NOTHING RETURNING id, shipment_id"
+)
+
+
+def _check_supersedes(batch: Sequence[NewEvent]) -> None:
+    """A superseded event must be of the same shipment, in the current tenant.
+
+    PostgreSQL foreign key checks bypass row-level security, so without this an event in
+    tenant A's context could point at an event of tenant B.
     """
-    shipment_ids = {e.shipment_id for e in batch}
-    visible = set(Shipment.objects.filter(pk__in=shipment_ids).values_list("pk", flat=True))
-    if unknown := shipment_ids - visible:
-        raise ShipmentError(
-            f"Unknown shipment {min(unknown)}", code="unknown_shipment", field="shipment_id"
-        )
     targets = {e.supersedes_id for e in batch if e.supersedes_id is not None}
-    if targets:
-        owner = dict(TrackingEvent.objects.filter(pk__in=targets).values_list("pk", "shipment_id"))
-        for e in batch:
-            if e.supersedes_id is not None and owner.get(e.supersedes_id) != e.shipment_id:
-                raise ShipmentError(
-                    f"Unknown event {e.supersedes_id} for shipment {e.shipment_id}",
-                    code="unknown_event",
-                    field="supersedes_id",
-                )
-
-
-def fast_json(value) -> Json:
-    """psycopg2 JSON adapter encoding with orjson: encoding dominated batch writes."""
-    return Json(value, dumps=_orjson_text)
-
-
-def _orjson_text(value) -> str:
-    return orjson.dumps(value).decode()
+    if not targets:
+        return
+    owner = dict(TrackingEvent.objects.filter(pk__in=targets).values_list("pk", "shipment_id"))
+    for e in batch:
+        if e.supersedes_id is not None and owner.get(e.supersedes_id) != e.shipment_id:
+            raise ShipmentError(
+                f"Unknown event {e.supersedes_id} for shipment {e.shipment_id}",
+                code="unknown_event",
+                field="supersedes_id",
+            )
 
 
 def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
@@ -361,7 +367,7 @@ def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
         e.author_id,
         e.inbound_message_id,
         e.tz_unknown,
-        fast_json(e.details),
+        e.details,
     )
 
 
@@ -487,8 +493,12 @@ def _record_one(event: NewEvent) -> TrackingEvent:
 
 def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     """Recompute and cache the timelines of these shipments, then of their dependants."""
-    # The cached timeline is about to be replaced: do not load and decode the old one.
-    shipments = list(Shipment.objects.filter(pk__in=list(shipment_ids)).defer("timeline"))
+    # Only what computing needs: every cached field is about to be replaced.
+    shipments = list(
+        Shipment.objects.filter(pk__in=list(shipment_ids)).only(
+            "tenant_id", "template_version_id", "booked_at"
+        )
+    )
     if not shipments:
         return
     timelines = compute_for(shipments)
@@ -508,21 +518,31 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
 
 
-CACHE_SQL = """
+CACHE_COLUMNS = (
+    "id",
+    "status",
+    "current_stage",
+    "next_milestone",
+    "eta",
+    "progress_percent",
+    "is_late",
+    "timeline",
+    "timeline_computed_at",
+)
+CACHE_STAGE = Stage("stage_shipment_cache", "shipments_shipment", CACHE_COLUMNS)
+WRITE_STAGED_CACHE = f"""
 UPDATE shipments_shipment AS s SET
     status = v.status, current_stage = v.current_stage, next_milestone = v.next_milestone,
-    eta = v.eta::timestamptz, progress_percent = v.progress_percent::smallint,
-    is_late = v.is_late::boolean, timeline = v.timeline::jsonb,
-    timeline_computed_at = v.computed_at::timestamptz
-FROM (VALUES %s) AS v (id, status, current_stage, next_milestone, eta, progress_percent,
-                       is_late, timeline, computed_at)
+    eta = v.eta, progress_percent = v.progress_percent, is_late = v.is_late,
+    timeline = v.timeline, timeline_computed_at = v.timeline_computed_at
+FROM {CACHE_STAGE.name} AS v
 WHERE s.id = v.id
-"""
+"""  # noqa: S608 — constants only
 
 
 def _write_cached_timelines(shipments: list[Shipment]) -> None:
-    """One UPDATE … FROM (VALUES …) per page: Django's bulk_update builds a CASE per field
-    and row, which cost more than computing the timelines themselves."""
+    """One COPY and one UPDATE … FROM for all rows: Django's bulk_update builds a CASE per
+    field and row, which cost more than computing the timelines themselves."""
     rows = [
         (
             s.pk,
@@ -532,13 +552,14 @@ def _write_cached_timelines(shipments: list[Shipment]) -> None:
             s.eta,
             s.progress_percent,
             s.is_late,
-            fast_json(s.timeline),
+            s.timeline,
             s.timeline_computed_at,
         )
         for s in shipments
     ]
     with connection.cursor() as cursor:
-        execute_values(cursor.cursor, CACHE_SQL, rows, page_size=500)
+        CACHE_STAGE.load(cursor.cursor, rows)
+        cursor.execute(WRITE_STAGED_CACHE)
 
 
 def _apply(shipment: Shipment, timeline: engine.Timeline, now: datetime) -> None:

@@ -36,28 +36,36 @@ EVENT_FIELDS = (
 )
 
 
-def to_engine_event(row: dict) -> engine.EngineEvent:
-    return engine.EngineEvent(
-        id=str(row["id"]),
-        milestone=row["milestone"],
-        occurred_at=row["occurred_at"],
-        classifier=row["classifier"],
-        source_kind=row["source_kind"],
-        source_name=row["source_name"],
-        recorded_at=row["recorded_at"],
-        dedupe_key=row["dedupe_key"],
-        supersedes=str(row["supersedes_id"]) if row["supersedes_id"] else None,
-        voids=row["voids"],
-        location=row["location"] or None,
-        reason=row["reason"],
+def to_engine_event(row: tuple) -> engine.EngineEvent:
+    """An engine event from a row of EVENT_FIELDS (values_list order)."""
+    id_, _, milestone, occurred_at, classifier, kind, name, recorded_at = row[:8]
+    key, supersedes, voids, location, reason = row[8:]
+    # Every field, in declaration order (see engine.new_frozen): this runs for every event
+    # of every shipment a batch touches.
+    return engine.new_frozen(
+        engine.EngineEvent,
+        {
+            "id": str(id_),
+            "milestone": milestone,
+            "occurred_at": occurred_at,
+            "classifier": classifier,
+            "source_kind": kind,
+            "source_name": name,
+            "recorded_at": recorded_at,
+            "dedupe_key": key,
+            "supersedes": str(supersedes) if supersedes else None,
+            "voids": voids,
+            "location": location or None,
+            "reason": reason,
+        },
     )
 
 
 def events_by_shipment(shipment_ids: Iterable[int]) -> dict[int, list[engine.EngineEvent]]:
     grouped: dict[int, list[engine.EngineEvent]] = defaultdict(list)
-    rows = TrackingEvent.objects.filter(shipment_id__in=list(shipment_ids)).values(*EVENT_FIELDS)
-    for row in rows.iterator(chunk_size=5000):
-        grouped[row["shipment_id"]].append(to_engine_event(row))
+    events = TrackingEvent.objects.filter(shipment_id__in=list(shipment_ids))
+    for row in events.values_list(*EVENT_FIELDS).iterator(chunk_size=5000):
+        grouped[row[1]].append(to_engine_event(row))
     return grouped
 
 
@@ -159,13 +167,17 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _summary_row(row: engine.MilestoneRow) -> dict:
+    # Runs for every row of every shipment a batch touches: plain attribute reads and inline
+    # None checks (no helper calls); "reached" is MilestoneRow.reached (actual is not None).
     actual = row.actual
     estimate = row.estimate
+    planned = row.planned
+    estimated_at = row.estimated_at
     return {
         "code": row.code,
         "sequence": row.sequence,
         "kind": row.kind,
-        "planned": _iso(row.planned),
+        "planned": None if planned is None else planned.isoformat(),
         "actual": None
         if actual is None
         else {
@@ -174,14 +186,14 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
             "source_kind": actual.source_kind,
             "source_name": actual.source_name,
         },
-        "estimated_at": _iso(row.estimated_at),
+        "estimated_at": None if estimated_at is None else estimated_at.isoformat(),
         "estimate": None
         if estimate is None
         else {"source_kind": estimate.source_kind, "source_name": estimate.source_name},
         "late": row.late,
         "at_risk": row.at_risk,
         "out_of_sequence": row.out_of_sequence,
-        "reached": row.reached,
+        "reached": actual is not None,
         "waiting_on": list(row.waiting_on),
     }
 

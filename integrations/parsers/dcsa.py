@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,6 @@ from .jsonutil import (
     canonical_json,
     load_json,
     parse_iso_datetime,
-    sha256_of,
     text_or_none,
 )
 from .mappings import canonical_dcsa_code, map_code
@@ -30,6 +30,7 @@ EVENT_CODE_FIELDS = {
     "IOT": "iotEventTypeCode",
     "REEFER": "reeferEventTypeCode",
 }
+EVENT_TYPES = frozenset(EVENT_CODE_FIELDS)
 ALLOWED_CODES = {
     "TRANSPORT": {"ARRI", "DEPA", "APPR"},
     "EQUIPMENT": set(
@@ -147,7 +148,7 @@ def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> Normali
     field_path = f"{path}.eventClassification" if classification else path
     event_type = _enum(
         classification.get("eventTypeCode") or event.get("eventType") or metadata.get("eventType"),
-        set(EVENT_CODE_FIELDS),
+        EVENT_TYPES,
         f"{field_path}.{'eventTypeCode' if classification else 'eventType'}",
         "event type",
     )
@@ -164,23 +165,38 @@ def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> Normali
     code_field = EVENT_CODE_FIELDS[event_type]
     raw_code = classification.get(code_field, event.get(code_field))
     code = _enum(raw_code, ALLOWED_CODES[event_type], f"{field_path}.{code_field}", code_field)
-    location = _location(event)
+    # Looked up once here, used by both _location and _extra.
+    event_location = as_dict(event.get("eventLocation"))
+    call = _transport_call(event)
+    location = _location(event_location, call)
     occurred_at, tz_unknown = _event_time(event, path, location)
     created = _created_time(event, metadata, path, required=is_v22)
     _check_plausibility(occurred_at, created, classifier, path, metadata)
     references, document_type = _references(event, event_type, path)
+    empty_indicator = _empty_indicator(event)
     milestone = map_code(
         "dcsa",
         code,
         context={
             "classifier": classifier,
-            "empty_indicator": _empty_indicator(event),
+            "empty_indicator": empty_indicator,
             "document_type": document_type,
         },
     )
     event_id = text_or_none(metadata.get("eventID")) or text_or_none(event.get("eventID"))
-    extra = _extra(event, metadata, event_type, document_type, occurred_at, tz_unknown)
+    extra = _extra(
+        event,
+        metadata,
+        call,
+        event_location,
+        event_type=event_type,
+        document_type=document_type,
+        empty_indicator=empty_indicator,
+        occurred_at=occurred_at,
+        tz_unknown=tz_unknown,
+    )
     reference_kind, reference = references[0]
+    raw = canonical_json(whole)
     return NormalizedEvent(
         standard="dcsa",
         reference=reference,
@@ -192,8 +208,8 @@ def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> Normali
         tz_unknown=tz_unknown,
         location=location,
         classifier=classifier,
-        dedupe_key=event_id or sha256_of(whole),
-        raw=canonical_json(whole),
+        dedupe_key=event_id or hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+        raw=raw,
         extra=extra,
     )
 
@@ -237,12 +253,12 @@ def _check_plausibility(
 ) -> None:
     if created is None or created.tzinfo is None:
         return
-    created_path = (
-        f"{path.removesuffix('.payload')}.metadata.eventCreatedDateTime"
-        if "eventCreatedDateTime" in metadata
-        else f"{path}.eventCreatedDateTime"
-    )
     if created > datetime.now(UTC) + FUTURE_TOLERANCE:
+        created_path = (
+            f"{path.removesuffix('.payload')}.metadata.eventCreatedDateTime"
+            if "eventCreatedDateTime" in metadata
+            else f"{path}.eventCreatedDateTime"
+        )
         raise ParseError(
             f"eventCreatedDateTime {created.isoformat()} is in the future", created_path
         )
@@ -267,17 +283,19 @@ def _document_references(event: dict) -> list[tuple[str, str]]:
         entry = as_dict(entry)
         found.append((entry.get("type"), entry.get("value")))
     details = as_dict(event.get("shipmentDetails"))
-    for entry in [
-        details.get("documentReference"),
-        *as_list(details.get("additionalDocumentReferences")),
-    ]:
-        entry = as_dict(entry)
-        found.append((entry.get("typeCode"), entry.get("reference")))
-    return [
-        (str(kind).strip().upper(), value)
-        for kind, value in ((k, text_or_none(v)) for k, v in found)
-        if kind and value
-    ]
+    if details:  # without it the entries below would all be (None, None), dropped anyway
+        for entry in [
+            details.get("documentReference"),
+            *as_list(details.get("additionalDocumentReferences")),
+        ]:
+            entry = as_dict(entry)
+            found.append((entry.get("typeCode"), entry.get("reference")))
+    references: list[tuple[str, str]] = []
+    for kind, raw_value in found:
+        value = text_or_none(raw_value)
+        if kind and value:
+            references.append((str(kind).strip().upper(), value))
+    return references
 
 
 def _other_references(event: dict) -> list[tuple[str, str]]:
@@ -329,7 +347,7 @@ def _references(
     elif event_type in EQUIPMENT_CENTRED and equipment:
         primary = ("container", equipment)
     else:
-        candidates = sorted(documents, key=lambda ref: ref[0] != "booking") + equipment_refs
+        candidates = sorted(documents, key=_not_booking) + equipment_refs
         primary = candidates[0] if candidates else None
     if primary is None:
         candidates = documents + equipment_refs + others
@@ -339,24 +357,28 @@ def _references(
     return unique_references(primary, documents + equipment_refs + others), document_type
 
 
+def _not_booking(reference: tuple[str, str]) -> bool:
+    return reference[0] != "booking"
+
+
 def _transport_call(event: dict) -> dict:
     return as_dict(event.get("transportCall")) or as_dict(
         as_dict(event.get("transportDetails")).get("transportCall")
     )
 
 
-def _location(event: dict) -> str | None:
-    event_location = as_dict(event.get("eventLocation"))
-    call = _transport_call(event)
+def _location(event_location: dict, call: dict) -> str | None:
+    call_location = as_dict(call.get("location"))
     for candidate in (
         event_location.get("UNLocationCode"),
         call.get("UNLocationCode"),
-        as_dict(call.get("location")).get("UNLocationCode"),
+        call_location.get("UNLocationCode"),
         as_dict(event_location.get("address")).get("city"),
-        as_dict(as_dict(call.get("location")).get("address")).get("city"),
+        as_dict(call_location.get("address")).get("city"),
     ):
-        if text_or_none(candidate):
-            return text_or_none(candidate)
+        text = text_or_none(candidate)
+        if text:
+            return text
     return None
 
 
@@ -370,14 +392,16 @@ def _empty_indicator(event: dict) -> str | None:
 def _extra(
     event: dict,
     metadata: dict,
+    call: dict,
+    event_location: dict,
+    *,
     event_type: str,
     document_type: str | None,
+    empty_indicator: str | None,
     occurred_at: datetime,
     tz_unknown: bool,
 ) -> dict:
-    call = _transport_call(event)
     vessel = as_dict(call.get("vessel")) or as_dict(call.get("vesselTransport"))
-    event_location = as_dict(event.get("eventLocation"))
     geo = as_dict(event_location.get("geoCoordinate")) or event_location
     details = {
         "event_type": event_type,
@@ -388,7 +412,7 @@ def _extra(
         "reason": event.get("reason"),
         "delay_reason_code": event.get("delayReasonCode"),
         "change_remark": event.get("changeRemark"),
-        "empty_indicator": _empty_indicator(event),
+        "empty_indicator": empty_indicator,
         "iso_equipment_code": event.get("ISOEquipmentCode")
         or as_dict(event.get("equipmentDetails")).get("ISOEquipmentCode"),
         "mode_of_transport": call.get("modeOfTransport"),
@@ -403,6 +427,19 @@ def _extra(
         "seals": as_list(event.get("seals")) or None,
     }
     extra = {key: value for key, value in details.items() if value not in (None, "", [])}
-    if not tz_unknown and occurred_at.utcoffset() is not None:
-        extra["tz_offset"] = occurred_at.strftime("%z")
+    if not tz_unknown and (offset := occurred_at.utcoffset()) is not None:
+        extra["tz_offset"] = _offset_text(occurred_at, offset)
     return extra
+
+
+# strftime("%z") depends on the UTC offset alone, and a message repeats the same few offsets.
+OFFSET_TEXTS: dict[timedelta, str] = {}
+
+
+def _offset_text(moment: datetime, offset: timedelta) -> str:
+    text = OFFSET_TEXTS.get(offset)
+    if text is None:
+        text = moment.strftime("%z")
+        if len(OFFSET_TEXTS) < 4096:  # bounded, though real offsets are few
+            OFFSET_TEXTS[offset] = text
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -203,10 +204,18 @@ ZONED_X12_CODES: dict[str, str] = {
 LOCODE_PATTERN = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
 
 
+# Zones are immutable, and every event of a message looks up the same few: the lookups below
+# are cached (bounded: keys come from the tables above, or a small LRU for raw input).
+@functools.cache
+def zone_named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def fixed_offset(hours: float) -> timezone:
     return timezone(timedelta(minutes=round(hours * 60)))
 
 
+@functools.lru_cache(maxsize=256)
 def x12_time_code_zone(code: str) -> ZoneInfo | timezone | None:
     """Zone for an AT7-07 time code; None for LT/absent; ParseError for unknown codes."""
     code = code.strip().upper()
@@ -215,7 +224,7 @@ def x12_time_code_zone(code: str) -> ZoneInfo | timezone | None:
     if code in FIXED_X12_OFFSETS:
         return fixed_offset(FIXED_X12_OFFSETS[code])
     if code in ZONED_X12_CODES:
-        return ZoneInfo(ZONED_X12_CODES[code])
+        return zone_named(ZONED_X12_CODES[code])
     if code.isdigit() and len(code) == 2 and 1 <= int(code) <= 24:
         number = int(code)
         return fixed_offset(number if number <= 12 else number - 25)
@@ -253,7 +262,7 @@ def zone_for_place(
         name = zone_for_us_zip(postal_code)
     if name is None and country_key:
         name = COUNTRY_ZONES.get(country_key)
-    return ZoneInfo(name) if name else None
+    return zone_named(name) if name else None
 
 
 def zone_for_locode(locode: str | None) -> ZoneInfo | None:
@@ -261,7 +270,7 @@ def zone_for_locode(locode: str | None) -> ZoneInfo | None:
         return None
     code = locode.strip().upper().replace(" ", "")
     name = LOCODE_ZONES.get(code) or COUNTRY_ZONES.get(code[:2])
-    return ZoneInfo(name) if name else None
+    return zone_named(name) if name else None
 
 
 def localize(naive: datetime, zone: ZoneInfo | timezone) -> datetime:

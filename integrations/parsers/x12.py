@@ -29,15 +29,16 @@ L11_REFERENCE_KINDS = {
 LINE_BREAKS = "\r\n"
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     index: int
     elements: list[str]
     text: str
+    # Read for every segment, often several times: computed once.
+    tag: str = field(init=False)
 
-    @property
-    def tag(self) -> str:
-        return self.elements[0].strip().upper()
+    def __post_init__(self) -> None:
+        self.tag = self.elements[0].strip().upper()
 
     def element(self, number: int) -> str:
         return self.elements[number].strip() if number < len(self.elements) else ""
@@ -103,12 +104,13 @@ def tokenize(text: str) -> tuple[list[Segment], str]:
             "ISA is not the fixed-width 16-element header (separator count mismatch)",
             position="segment 1 (ISA)",
         )
-    segments: list[Segment] = []
-    for piece in text.split(terminator):
-        cleaned = piece.strip(LINE_BREAKS)
-        if not cleaned.strip():
-            continue
-        segments.append(Segment(len(segments) + 1, cleaned.split(element_sep), cleaned))
+    pieces = [
+        cleaned for piece in text.split(terminator) if (cleaned := piece.strip(LINE_BREAKS)).strip()
+    ]
+    segments = [
+        Segment(index, cleaned.split(element_sep), cleaned)
+        for index, cleaned in enumerate(pieces, 1)
+    ]
     return segments, terminator
 
 
@@ -315,12 +317,16 @@ def parse_transaction(
     events: list[NormalizedEvent] = []
     errors: list[ParseError] = []
     base_refs = _b10_references(b10) + [r for s in header_refs if (r := _l11_reference(s))]
+    carrier = _carrier_extra(b10)
+    set_references = unique_references(primary, base_refs)  # for loops without their own L11
     for loop in loops:
         loop_refs = [r for s in loop.references if (r := _l11_reference(s))]
-        references = unique_references(primary, base_refs + loop_refs)
+        references = (
+            unique_references(primary, base_refs + loop_refs) if loop_refs else set_references
+        )
         for status in loop.statuses:
             try:
-                events.append(_build_event(status, loop, b10, references, terminator))
+                events.append(_build_event(status, loop, carrier, references, terminator))
             except ParseError as error:
                 errors.append(error.with_context(status.at7.at(0), transaction.unit))
     return events, errors
@@ -375,33 +381,34 @@ def _attach_to_status(status: StatusBlock, segment: Segment) -> None:
         status.extra_segments.append(segment)
 
 
+def _carrier_extra(b10: Segment) -> dict:
+    """The B10 part of every event's extra, computed once per transaction set."""
+    fields = {"scac": b10.element(3), "carrier_reference": b10.element(1)}
+    return {key: value for key, value in fields.items() if value}
+
+
 def _build_event(
     status: StatusBlock,
     loop: LoopBlock,
-    b10: Segment,
+    carrier: dict,
     references: tuple[tuple[str, str], ...],
     terminator: str,
 ) -> NormalizedEvent:
-    at7 = status.at7
+    at7, ms1, ms2 = status.at7, status.ms1, status.ms2
     code, classifier, milestone, extra = _status_semantics(at7)
-    occurred_at, tz_unknown = _occurred_at(at7, status.ms1)
-    location = status.ms1.element(1) or None if status.ms1 else None
-    extra.update(_location_extra(status.ms1))
-    extra.update(_equipment_extra(status.ms2))
-    extra.update(
-        {
-            k: v
-            for k, v in {"scac": b10.element(3), "carrier_reference": b10.element(1)}.items()
-            if v
-        }
-    )
+    occurred_at, tz_unknown = _occurred_at(at7, ms1)
+    location = ms1.element(1) or None if ms1 else None
+    if ms1 is not None:
+        extra.update(_location_extra(ms1))
+    if ms2 is not None:
+        extra.update(_equipment_extra(ms2))
+    extra.update(carrier)
     if loop.lx is not None:
         extra["lx"] = loop.lx.element(1)
     extra["time_code"] = at7.element(7) or None
     if tz_unknown:
         extra["tz_unknown_reason"] = "no time code and location zone could not be resolved"
     reference_kind, reference = references[0]
-    raw_segments = [at7, *(s for s in (status.ms1, status.ms2) if s), *status.extra_segments]
     return NormalizedEvent(
         standard="x12",
         reference=reference,
@@ -414,18 +421,30 @@ def _build_event(
         location=location,
         classifier=classifier,
         dedupe_key=edi_dedupe_key("x12", reference, code, occurred_at, location, classifier),
-        raw="".join(s.text + terminator for s in raw_segments),
+        raw=_raw_text(status, terminator),
         extra=extra,
     )
 
 
+def _raw_text(status: StatusBlock, terminator: str) -> str:
+    """The event's own segments (AT7, MS1, MS2, then the rest), each with its terminator."""
+    segments = [status.at7]
+    if status.ms1:
+        segments.append(status.ms1)
+    if status.ms2:
+        segments.append(status.ms2)
+    segments += status.extra_segments
+    return terminator.join([segment.text for segment in segments]) + terminator
+
+
 def _status_semantics(at7: Segment) -> tuple[str, str, str, dict]:
     status_code, appointment_code = at7.element(1).upper(), at7.element(3).upper()
+    reason_code, appointment_reason_code = at7.element(2), at7.element(4)
     extra: dict = {}
-    if at7.element(2):
-        extra["reason_code"] = at7.element(2)
-    if at7.element(4):
-        extra["appointment_reason_code"] = at7.element(4)
+    if reason_code:
+        extra["reason_code"] = reason_code
+    if appointment_reason_code:
+        extra["appointment_reason_code"] = appointment_reason_code
     if status_code:
         classifier = "EST" if status_code in X12_ESTIMATE_CODES else "ACT"
         if status_code not in X12_AT7_MILESTONES:
@@ -460,6 +479,12 @@ def _naive_datetime(at7: Segment) -> datetime:
     if time_text and (len(time_text) not in (4, 6, 7, 8) or not time_text.isdigit()):
         raise ParseError(f"AT7-06 time {time_text!r} is not HHMM[SS[D[D]]]", at7.at(6))
     padded = (time_text or "0000").ljust(8, "0")
+    try:
+        # Same value, several times faster; it refuses what datetime() below refuses (and
+        # non-ASCII digits), so the error is worded by the general path.
+        return datetime.fromisoformat(f"{date_text}T{padded[:6]}.{padded[6:]}")
+    except ValueError:
+        pass
     try:
         return datetime(
             int(date_text[:4]),

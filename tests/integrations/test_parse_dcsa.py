@@ -204,6 +204,10 @@ def test_is_retracted_draft_flag():
         (b'{"foo": 1}', "unrecognized DCSA body"),
         (b'"text"', "unrecognized DCSA body"),
         (b'[{"a": "\xff"}]', "input is not valid UTF-8"),
+        # Half a surrogate pair (no event id, so it would be hashed) and a 5,000-digit number:
+        # both once escaped the parser as UnicodeEncodeError / ValueError.
+        (b'[{"eventType": "TRANSPORT", "x": "\\ud800"}]', "invalid JSON: a \\u escape"),
+        (b"[" + b"7" * 5000 + b"]", "invalid JSON: a number has more than 4,300 digits"),
     ],
 )
 def test_whole_input_errors(data, reason):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from milestones.models import (
     MilestoneDefinition,
@@ -131,6 +131,41 @@ def test_events_record_cannot_attach_an_event_to_another_tenants_shipment(two_te
             assert not TrackingEvent.objects.filter(shipment_id=theirs.pk, tenant_id=a.pk).exists()
     with tenant_context(b.pk):
         assert Shipment.objects.get(pk=theirs.pk).current_stage == ""
+
+
+def test_postgresql_refuses_raw_events_for_another_tenants_or_a_missing_shipment(two_tenants):
+    """The per-statement trigger that replaces the foreign key (shipments migration 0004)."""
+    a, _, rows_a, rows_b = two_tenants
+    insert = (
+        "INSERT INTO shipments_trackingevent (tenant_id, shipment_id, milestone, occurred_at,"
+        " classifier, location, source_kind, source_name, raw_code, dedupe_key, recorded_at,"
+        " voids, reason, tz_unknown, details)"
+        " VALUES (%s, %s, 'picked_up', now(), 'ACT', '', 'user', 'raw', '', %s, now(),"
+        " false, '', false, '{}')"
+    )
+    for shipment_id in (rows_b["child"].pk, 10**12):
+        with (
+            pytest.raises(IntegrityError, match="unknown shipment"),
+            tenant_context(a.pk),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(insert, [a.pk, shipment_id, f"raw-{shipment_id}"])
+    with tenant_context(a.pk), connection.cursor() as cursor:
+        cursor.execute(insert, [a.pk, rows_a["child"].pk, "raw-ok"])
+        assert TrackingEvent.objects.filter(dedupe_key="raw-ok").count() == 1
+
+
+def test_deleting_a_shipment_with_raw_sql_deletes_its_events(two_tenants):
+    a, _, rows_a, _ = two_tenants
+    parent = rows_a["parent"]
+    with tenant_context(a.pk), connection.cursor() as cursor:
+        assert TrackingEvent.objects.filter(shipment=parent).exists()
+        cursor.execute("DELETE FROM shipments_shipmentlink WHERE parent_id = %s", [parent.pk])
+        cursor.execute(
+            "DELETE FROM shipments_shipmentreference WHERE shipment_id = %s", [parent.pk]
+        )
+        cursor.execute("DELETE FROM shipments_shipment WHERE id = %s", [parent.pk])
+        assert not TrackingEvent.objects.filter(shipment_id=parent.pk).exists()
 
 
 def test_an_event_cannot_supersede_another_tenants_event(two_tenants, ops_user):

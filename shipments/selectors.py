@@ -35,7 +35,7 @@ def shipment_by_reference(*, value: str, kind: str | None = None) -> Shipment | 
 def shipment_ids_by_reference_values(values: Iterable[str]) -> dict[str, set[int]]:
     """Every shipment each reference value identifies (any kind), in one query."""
     found: dict[str, set[int]] = {}
-    rows = ShipmentReference.objects.filter(value__in=set(values)).values_list(
+    rows = ShipmentReference.objects.filter(value__any=set(values)).values_list(
         "value", "shipment_id"
     )
     for value, shipment_id in rows:

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -491,28 +492,32 @@ def _record_one(event: NewEvent) -> TrackingEvent:
 # --- timelines ------------------------------------------------------------------------------
 
 
+class _ToCompute(NamedTuple):
+    """What computing a timeline needs of a shipment (compute_for reads these attributes)."""
+
+    pk: int
+    template_version_id: int
+    booked_at: datetime
+
+
 def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     """Recompute and cache the timelines of these shipments, then of their dependants."""
-    # Only what computing needs: every cached field is about to be replaced.
-    shipments = list(
-        Shipment.objects.filter(pk__in=list(shipment_ids)).only(
-            "tenant_id", "template_version_id", "booked_at"
+    # Plain tuples, not model instances: every cached field is about to be replaced.
+    shipments = [
+        _ToCompute(*row)
+        for row in Shipment.objects.filter(pk__any=list(shipment_ids)).values_list(
+            "pk", "template_version_id", "booked_at"
         )
-    )
+    ]
     if not shipments:
         return
     timelines = compute_for(shipments)
     now = timezone.now()
-    for shipment in shipments:
-        _apply(shipment, timelines[shipment.pk], now)
-    _write_cached_timelines(shipments)
-    hooks.timeline_changed([s.pk for s in shipments])
+    _write_cached_timelines([_cache_row(s.pk, timelines[s.pk], now) for s in shipments])
+    ids = [s.pk for s in shipments]
+    hooks.timeline_changed(ids)
     children = sorted(
-        set(
-            ShipmentLink.objects.filter(parent_id__in=[s.pk for s in shipments]).values_list(
-                "child_id", flat=True
-            )
-        )
+        set(ShipmentLink.objects.filter(parent_id__any=ids).values_list("child_id", flat=True))
     )
     if children and _depth < MAX_LINK_DEPTH:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
@@ -540,34 +545,24 @@ WHERE s.id = v.id
 """  # noqa: S608 — constants only
 
 
-def _write_cached_timelines(shipments: list[Shipment]) -> None:
-    """One COPY and one UPDATE … FROM for all rows: Django's bulk_update builds a CASE per
-    field and row, which cost more than computing the timelines themselves."""
-    rows = [
-        (
-            s.pk,
-            s.status,
-            s.current_stage,
-            s.next_milestone,
-            s.eta,
-            s.progress_percent,
-            s.is_late,
-            s.timeline,
-            s.timeline_computed_at,
-        )
-        for s in shipments
-    ]
+def _write_cached_timelines(rows: list[tuple]) -> None:
+    """One COPY and one UPDATE … FROM for all rows (CACHE_COLUMNS): Django's bulk_update
+    builds a CASE per field and row, which cost more than computing the timelines."""
     with connection.cursor() as cursor:
         CACHE_STAGE.load(cursor.cursor, rows)
         cursor.execute(WRITE_STAGED_CACHE)
 
 
-def _apply(shipment: Shipment, timeline: engine.Timeline, now: datetime) -> None:
-    shipment.status = str(timeline.status)
-    shipment.current_stage = timeline.current_stage or ""
-    shipment.next_milestone = timeline.next_milestone or ""
-    shipment.eta = timeline.eta
-    shipment.progress_percent = timeline.progress_percent
-    shipment.is_late = bool(timeline.late_milestones)
-    shipment.timeline = timeline_summary(timeline)
-    shipment.timeline_computed_at = now
+def _cache_row(shipment_id: int, timeline: engine.Timeline, now: datetime) -> tuple:
+    """The cached fields of a shipment, in CACHE_COLUMNS order."""
+    return (
+        shipment_id,
+        str(timeline.status),
+        timeline.current_stage or "",
+        timeline.next_milestone or "",
+        timeline.eta,
+        timeline.progress_percent,
+        bool(timeline.late_milestones),
+        timeline_summary(timeline),
+        now,
+    )

@@ -63,7 +63,7 @@ def to_engine_event(row: tuple) -> engine.EngineEvent:
 
 def events_by_shipment(shipment_ids: Iterable[int]) -> dict[int, list[engine.EngineEvent]]:
     grouped: dict[int, list[engine.EngineEvent]] = defaultdict(list)
-    events = TrackingEvent.objects.filter(shipment_id__in=list(shipment_ids))
+    events = TrackingEvent.objects.filter(shipment_id__any=list(shipment_ids))
     for row in events.values_list(*EVENT_FIELDS).iterator(chunk_size=5000):
         grouped[row[1]].append(to_engine_event(row))
     return grouped
@@ -103,7 +103,7 @@ def parent_delay(link: ShipmentLink, parent_reference: str) -> engine.UpstreamDe
 
 
 def upstream_delays_by_child(child_ids: Iterable[int]) -> dict[int, list[engine.UpstreamDelay]]:
-    links = ShipmentLink.objects.filter(child_id__in=list(child_ids)).select_related("parent")
+    links = ShipmentLink.objects.filter(child_id__any=list(child_ids)).select_related("parent")
     links = list(links.prefetch_related("parent__references"))
     delays: dict[int, list[engine.UpstreamDelay]] = defaultdict(list)
     for link in links:
@@ -121,7 +121,10 @@ def primary_reference(shipment: Shipment) -> str:
 def compute_for(
     shipments: list[Shipment], *, as_of: datetime | None = None, now: datetime | None = None
 ) -> dict[int, engine.Timeline]:
-    """Compute the timelines of several shipments with a fixed number of queries."""
+    """Compute the timelines of several shipments with a fixed number of queries.
+
+    Only ``pk``, ``template_version_id`` and ``booked_at`` of each shipment are read (a model
+    instance or any object with those attributes)."""
     ids = [s.pk for s in shipments]
     events = events_by_shipment(ids)
     definitions = definitions_by_version(s.template_version_id for s in shipments)

@@ -9,6 +9,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.timezone import now
 
+# Registers the __any lookup before any model field exists (fields cache their lookups).
+from tenancy import lookups  # noqa: F401
 from tenancy.context import current_tenant_id, current_tenant_id_or_none
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #0b5fff.")

@@ -4,6 +4,7 @@ A foreign key check runs one query per inserted row (at ingest volumes it cost a
 insert itself); this trigger checks a whole INSERT at once, takes the same FOR KEY SHARE locks,
 and, running as the inserting role, also refuses another tenant's shipment (row-level security
 hides it), which a foreign key check would not. Deleting shipments still cascades to events.
+The tenant foreign key goes too: row-level security's WITH CHECK pins rows to the tenant.
 """
 
 import django.db.models.deletion
@@ -63,7 +64,7 @@ DROP FUNCTION IF EXISTS milepost_event_shipments_exist();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("shipments", "0003_event_indexes")]
+    dependencies = [("shipments", "0003_event_indexes"), ("tenancy", "0001_initial")]
 
     operations = [
         migrations.AlterField(
@@ -75,6 +76,18 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="events",
                 to="shipments.shipment",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="trackingevent",
+            name="tenant",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                editable=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="tenancy.tenant",
             ),
         ),
         migrations.RunSQL(SQL, REVERSE),

@@ -429,14 +429,7 @@ OUTCOME_STAGE = Stage(
         "processed_at",
     ),
 )
-WRITE_STAGED_OUTCOMES = f"""
-UPDATE integrations_inboundmessage AS m SET
-    status = v.status, format = v.format, events_parsed = v.events_parsed,
-    events_applied = v.events_applied, events_held = v.events_held,
-    last_error = v.last_error, processed_at = v.processed_at
-FROM {OUTCOME_STAGE.name} AS v
-WHERE m.id = v.id
-"""  # noqa: S608 — constants only
+WRITE_STAGED_OUTCOMES = OUTCOME_STAGE.update_statement()
 
 
 def _outcome_row(message: InboundMessage) -> tuple:

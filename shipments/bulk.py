@@ -91,3 +91,12 @@ class Stage:
         cursor.copy_expert(
             f"COPY {self.name} ({self.column_list}) FROM STDIN", io.StringIO(copy_text(rows))
         )
+
+    def update_statement(self, key: str = "id") -> str:
+        """UPDATE the source table from the stage: rows matched on ``key``, every other
+        staged column copied."""
+        assignments = ", ".join(f"{c} = v.{c}" for c in self.columns if c != key)
+        return (
+            f"UPDATE {self.source} AS t SET {assignments} "  # noqa: S608 — constant names
+            f"FROM {self.name} AS v WHERE t.{key} = v.{key}"
+        )

@@ -535,14 +535,7 @@ CACHE_COLUMNS = (
     "timeline_computed_at",
 )
 CACHE_STAGE = Stage("stage_shipment_cache", "shipments_shipment", CACHE_COLUMNS)
-WRITE_STAGED_CACHE = f"""
-UPDATE shipments_shipment AS s SET
-    status = v.status, current_stage = v.current_stage, next_milestone = v.next_milestone,
-    eta = v.eta, progress_percent = v.progress_percent, is_late = v.is_late,
-    timeline = v.timeline, timeline_computed_at = v.timeline_computed_at
-FROM {CACHE_STAGE.name} AS v
-WHERE s.id = v.id
-"""  # noqa: S608 — constants only
+WRITE_STAGED_CACHE = CACHE_STAGE.update_statement()
 
 
 def _write_cached_timelines(rows: list[tuple]) -> None:

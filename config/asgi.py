@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.runtime import tune_gc  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -27,3 +28,4 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+tune_gc()

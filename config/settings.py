@@ -122,6 +122,9 @@ DB_CONN_MAX_AGE = env.int("DB_CONN_MAX_AGE", default=60)
 # times faster than PostgreSQL's default pglz (needs PostgreSQL >= 14 built with lz4, as the
 # Debian and Docker builds are); empty keeps the server's default.
 DB_TOAST_COMPRESSION = env.str("DB_TOAST_COMPRESSION", default="lz4")
+# Collector thresholds of the server processes (config/runtime.py says why); CPython's
+# default is 700,10,10. Empty keeps the default (start-up objects are still frozen).
+GC_THRESHOLDS = tuple(int(n) for n in env.list("GC_THRESHOLDS", default=["10000", "10", "10"]))
 
 
 def _database(url: str) -> dict:

@@ -148,25 +148,24 @@ def compute_for(
 def timeline_summary(timeline: engine.Timeline) -> dict:
     """The compact form cached on the shipment row: what lists, dashboards and dependent
     shipments need. The full timeline (every candidate estimate, the reasons, the labels)
-    is computed on read by shipments.selectors.shipment_timeline, in 4 queries."""
+    is computed on read by shipments.selectors.shipment_timeline, in 4 queries.
+
+    Times stay aware datetimes: the JSON encoder of the cache write (orjson, in C) writes
+    them exactly as ``isoformat()`` would, at a fraction of the cost per row."""
     return {
         "rows": [_summary_row(row) for row in timeline.rows],
         "status": timeline.status.value,
         "current_stage": timeline.current_stage,
         "completed": list(timeline.completed),
         "next_milestone": timeline.next_milestone,
-        "eta": _iso(timeline.eta),
-        "next_eta": _iso(timeline.next_eta),
+        "eta": timeline.eta,
+        "next_eta": timeline.next_eta,
         "progress_percent": timeline.progress_percent,
         "flags": list(timeline.flags),
         "late_milestones": list(timeline.late_milestones),
         "waiting_on": list(timeline.waiting_on),
-        "evaluated_at": timeline.evaluated_at.isoformat(),
+        "evaluated_at": timeline.evaluated_at,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _summary_row(row: engine.MilestoneRow) -> dict:
@@ -174,22 +173,20 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
     # None checks (no helper calls); "reached" is MilestoneRow.reached (actual is not None).
     actual = row.actual
     estimate = row.estimate
-    planned = row.planned
-    estimated_at = row.estimated_at
     return {
         "code": row.code,
         "sequence": row.sequence,
         "kind": row.kind,
-        "planned": None if planned is None else planned.isoformat(),
+        "planned": row.planned,
         "actual": None
         if actual is None
         else {
             "event_id": actual.event_id,
-            "at": actual.at.isoformat(),
+            "at": actual.at,
             "source_kind": actual.source_kind,
             "source_name": actual.source_name,
         },
-        "estimated_at": None if estimated_at is None else estimated_at.isoformat(),
+        "estimated_at": row.estimated_at,
         "estimate": None
         if estimate is None
         else {"source_kind": estimate.source_kind, "source_name": estimate.source_name},

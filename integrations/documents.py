@@ -322,18 +322,7 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
             if message.pk in applied:
                 message.events_applied = 1
             message.events_held = 0
-    InboundMessage.objects.bulk_update(
-        todo,
-        [
-            "status",
-            "format",
-            "events_parsed",
-            "events_applied",
-            "events_held",
-            "last_error",
-            "processed_at",
-        ],
-    )
+    InboundMessage.objects.bulk_update(todo, InboundMessage.OUTCOME_FIELDS)
     # A document read this time resolves what kept it dead before (a replay after a fix).
     DeadLetter.objects.filter(
         message_id__in=[m.pk for m in todo if m.status == MessageStatus.PROCESSED],

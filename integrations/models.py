@@ -96,6 +96,17 @@ FINAL_STATUSES = frozenset(
 class InboundMessage(TenantOwned):
     """The raw bytes as received, stored before anything is parsed."""
 
+    # What processing records on the message (each channel's processor writes these).
+    OUTCOME_FIELDS = (
+        "status",
+        "format",
+        "events_parsed",
+        "events_applied",
+        "events_held",
+        "last_error",
+        "processed_at",
+    )
+
     integration = models.ForeignKey(
         Integration, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )

@@ -418,16 +418,7 @@ def _finish(messages: list[InboundMessage], outcomes: dict[int, MessageOutcome])
 OUTCOME_STAGE = Stage(
     "stage_message_outcome",
     "integrations_inboundmessage",
-    (
-        "id",
-        "status",
-        "format",
-        "events_parsed",
-        "events_applied",
-        "events_held",
-        "last_error",
-        "processed_at",
-    ),
+    ("id", *InboundMessage.OUTCOME_FIELDS),
 )
 WRITE_STAGED_OUTCOMES = OUTCOME_STAGE.update_statement()
 

@@ -394,19 +394,7 @@ def _finish(
             message.status = MessageStatus.PARTIALLY_FAILED
         else:
             message.status = MessageStatus.PROCESSED
-    InboundMessage.objects.bulk_update(
-        messages,
-        [
-            "status",
-            "attempts",
-            "format",
-            "events_parsed",
-            "events_applied",
-            "events_held",
-            "last_error",
-            "processed_at",
-        ],
-    )
+    InboundMessage.objects.bulk_update(messages, ["attempts", *InboundMessage.OUTCOME_FIELDS])
 
 
 # --- stops (ops) --------------------------------------------------------------------------------

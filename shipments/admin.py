@@ -32,17 +32,7 @@ class ShipmentAdmin(TenantOwnedAdmin):
     search_fields = ["references__value", "carrier", "shipper_name", "consignee_name"]
     date_hierarchy = "booked_at"
     # The cached timeline fields are rebuilt from events; editing them by hand would be lost.
-    readonly_fields = [
-        "template_version",
-        "status",
-        "current_stage",
-        "next_milestone",
-        "eta",
-        "progress_percent",
-        "is_late",
-        "timeline",
-        "timeline_computed_at",
-    ]
+    readonly_fields = ["template_version", *Shipment.CACHED_TIMELINE_FIELDS]
     raw_id_fields = ["customer_account"]
     inlines = [ShipmentReferenceInline, LegInline]
 

@@ -24,10 +24,21 @@ class ReferenceKind(models.TextChoices):
 class Shipment(TenantOwned):
     """A consignment followed through its milestones.
 
-    The status/eta/progress/timeline fields are a cache of the computed timeline (rebuilt from
-    events by shipments.services.timelines_refresh; ``timeline`` holds the compact summary of
+    The CACHED_TIMELINE_FIELDS are a cache of the computed timeline (rebuilt from events by
+    shipments.services.timelines_refresh; ``timeline`` holds the compact summary of
     shipments.timeline.timeline_summary); the events are the truth.
     """
+
+    CACHED_TIMELINE_FIELDS = (
+        "status",
+        "current_stage",
+        "next_milestone",
+        "eta",
+        "progress_percent",
+        "is_late",
+        "timeline",
+        "timeline_computed_at",
+    )
 
     # Every query is tenant-scoped, so the (tenant, …) indexes below serve tenant lookups; a
     # separate tenant index (and one on status) only cost each timeline refresh an update.

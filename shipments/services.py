@@ -523,17 +523,7 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
 
 
-CACHE_COLUMNS = (
-    "id",
-    "status",
-    "current_stage",
-    "next_milestone",
-    "eta",
-    "progress_percent",
-    "is_late",
-    "timeline",
-    "timeline_computed_at",
-)
+CACHE_COLUMNS = ("id", *Shipment.CACHED_TIMELINE_FIELDS)
 CACHE_STAGE = Stage("stage_shipment_cache", "shipments_shipment", CACHE_COLUMNS)
 WRITE_STAGED_CACHE = CACHE_STAGE.update_statement()
 

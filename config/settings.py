@@ -168,6 +168,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task modules outside the apps' own tasks.py (autodiscovery imports only those).
+CELERY_IMPORTS = ("integrations.polling.tasks", "integrations.inbox.tasks")
 # A task taken by a worker that died without acking returns to the queue after this long;
 # integrations.requeue_stale re-enqueues stuck messages sooner (they are idempotent).
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -9,7 +9,7 @@ per message, and the counters are recomputed from the rows rather than increment
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,37 +17,22 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from integrations import formats
 from integrations.models import (
+    Channel,
     DeadLetter,
     HeldEvent,
     InboundMessage,
     Integration,
     MessageStatus,
 )
-from integrations.parsers import FORMATS, NormalizedEvent, ParseError, map_code, parse
+from integrations.parsers.base import NormalizedEvent, ParseContext, ParseError, ParseResult
+from integrations.selectors import known_milestones
 from shipments.bulk import Stage
-from shipments.models import Classifier, ShipmentReference, SourceKind, TrackingEvent
+from shipments.models import Classifier, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
-
-# Parser milestone "estimated" is not a template milestone: where the code says which
-# milestone it estimates, the event is recorded as an estimate (EST/PLN) of that milestone.
-ESTIMATE_TARGETS: dict[str, dict[str, str]] = {
-    "x12": {"AG": "delivered", "X2": "delivered", "C1": "departed", "B6": "arrived"},
-    "dcsa": {
-        "DEPA": "departed",
-        "DEPARTED": "departed",
-        "ARRI": "arrived",
-        "ARRIVED": "arrived",
-        "PICK": "picked_up",
-        "DISC": "arrived",
-        "DROP": "delivered",
-        "GTOT": "out_for_delivery",
-    },
-    "edifact": {"24": "departed", "1": "arrived", "29": "arrived", "21": "delivered"},
-}
 
 # Stages of a dead letter: only "intake" ones (rejected at the door) may not be replayed.
 STAGE_INTAKE = "intake"
@@ -97,17 +82,12 @@ def _source_name(integration: Integration | None, event: NormalizedEvent | None 
     return f"scan:{scanned_by}" if scanned_by else UPLOAD_SOURCE_NAME
 
 
-def timeline_milestone(standard: str, code: str, milestone: str) -> str:
-    """The milestone an event counts for on the timeline."""
-    if milestone == "estimated":
-        return ESTIMATE_TARGETS.get(standard, {}).get(code, "estimated")
-    return milestone
-
-
 def _fmt_for(message: InboundMessage) -> str:
-    if message.format_hint in FORMATS:
+    """The registered format to parse a message with: its hint, its integration's kind, or
+    auto-detection."""
+    if message.format_hint in formats.FORMATS:
         return message.format_hint
-    if message.integration and message.integration.kind in FORMATS:
+    if message.integration and message.integration.kind in formats.FORMATS:
         return message.integration.kind
     return "auto"
 
@@ -116,35 +96,49 @@ CLASSIFIERS = frozenset(Classifier.values)
 
 # --- dispatch ---------------------------------------------------------------------------------
 
-# Inputs that are not one of the four standards have their own parsers, each taking the stored
-# message and returning a ParseResult (raising ParseError when the whole body is unusable).
-CUSTOM_PARSERS = {
-    "csv": "integrations.feeds.parse_feed",
-    "json": "integrations.feeds.parse_feed",
-    "scan": "integrations.scans.parse_scan",
-}
-# Channels whose messages are not turned into events by parsing: they have a processor of
-# their own that takes the locked messages and records its outcome on them.
-CHANNEL_PROCESSORS = {
-    "document": "integrations.documents.process_document_messages",
-    "position": "integrations.positions.process_position_messages",
-}
+# Channels whose messages are not turned into events by parsing (documents, positions): their
+# package registers a processor that takes the locked messages and records its outcome on them
+# (imported by integrations.apps, so the pipeline never imports the channels).
+ChannelProcessor = Callable[..., None]
+_CHANNEL_PROCESSORS: dict[str, ChannelProcessor] = {}
 
 
-def parse_stored(message: InboundMessage):
-    kind = message.integration.kind if message.integration else ""
-    key = message.format_hint if message.format_hint in CUSTOM_PARSERS else kind
-    if key in CUSTOM_PARSERS:
-        return import_string(CUSTOM_PARSERS[key])(message)
-    return parse(bytes(message.body), _fmt_for(message))
+def register_channel_processor(channel: str, processor: ChannelProcessor) -> None:
+    _CHANNEL_PROCESSORS[channel] = processor
+
+
+def parse_context(message: InboundMessage, known: frozenset[str]) -> ParseContext:
+    integration = message.integration
+    return ParseContext(
+        mapping=(integration.feed_mapping if integration else None) or {},
+        overrides=(integration.code_overrides if integration else None) or {},
+        integration_id=integration.pk if integration else None,
+        known_milestones=known,
+        attachments=tuple(
+            message.attachments.order_by("pk").values_list("pk", "kind")
+            if message.channel == Channel.SCAN
+            else ()
+        ),
+    )
+
+
+def parse_stored(
+    message: InboundMessage, known: Callable[[], frozenset[str]] = frozenset
+) -> ParseResult:
+    """Parse a stored message with its registered format; ``known`` gives the tenant's
+    milestone codes (read only for formats that need them)."""
+    name = _fmt_for(message)
+    needs_codes = name in formats.FORMATS and formats.FORMATS[name].needs_milestone_codes
+    context = parse_context(message, known() if needs_codes else frozenset())
+    return formats.parse(bytes(message.body), name, context)
 
 
 def _run_channel_processors(messages: list[InboundMessage], force: bool) -> set[int]:
     handled: set[int] = set()
-    for channel, path in CHANNEL_PROCESSORS.items():
+    for channel, processor in _CHANNEL_PROCESSORS.items():
         batch = [m for m in messages if m.channel == channel]
         if batch:
-            import_string(path)(batch, force=force)
+            processor(batch, force=force)
             handled.update(m.pk for m in batch)
     return handled
 
@@ -180,12 +174,19 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
     return [outcomes[m.pk] for m in messages]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _BatchFacts:
-    """What deciding to process each message of a batch needs, read in two queries."""
+    """What deciding to process each message of a batch needs, read in two queries (and the
+    tenant's milestone codes, read once only when a message of the batch needs them)."""
 
     rejected_at_intake: frozenset[int]
     processed: dict[tuple[int | None, str], set[int]]  # (integration, checksum) -> message ids
+    _known: frozenset[str] | None = None
+
+    def known_milestones(self) -> frozenset[str]:
+        if self._known is None:
+            self._known = frozenset(known_milestones())
+        return self._known
 
     @classmethod
     def read(cls, messages: Sequence[InboundMessage]) -> _BatchFacts:
@@ -230,7 +231,7 @@ def _prepare(
         outcome.skipped = True
         return outcome
     try:
-        result = parse_stored(message)
+        result = parse_stored(message, facts.known_milestones)
     except ParseError as error:
         _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
         outcome.fatal = True
@@ -266,7 +267,7 @@ def _new_event_fields(
     """NewEvent fields for a parsed event, or None when its code is unknown (dead letter)."""
     milestone = event.milestone
     if event.code in overrides:
-        milestone = map_code(event.standard, event.code, overrides=overrides)
+        milestone = overrides[event.code]
     elif event.extra.get("unknown_code"):
         return None
     classifier = event.classifier if event.classifier in CLASSIFIERS else "ACT"
@@ -275,7 +276,7 @@ def _new_event_fields(
     if timezone.is_naive(occurred_at):
         occurred_at, tz_unknown = occurred_at.replace(tzinfo=UTC), True
     return {
-        "milestone": timeline_milestone(event.standard, event.code, milestone),
+        "milestone": formats.timeline_milestone(event.standard, event.code, milestone),
         "occurred_at": occurred_at,
         "classifier": classifier,
         "source_kind": SourceKind.INTEGRATION,
@@ -482,14 +483,6 @@ def apply_held_for_new_references(values: Iterable[str]) -> int:
                 events_applied=F("events_applied") + n, events_held=F("events_held") - n
             )
     return len(applied)
-
-
-def held_events_apply(shipment_ids: Iterable[int]) -> int:
-    """Apply held events matching any reference of these shipments."""
-    values = ShipmentReference.objects.filter(shipment_id__in=list(shipment_ids)).values_list(
-        "value", flat=True
-    )
-    return apply_held_for_new_references(list(values))
 
 
 def _event_from_payload(payload: dict, shipment_id: int) -> NewEvent:

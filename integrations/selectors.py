@@ -7,6 +7,12 @@ import uuid
 from django.db.models import F, QuerySet
 
 from integrations.models import DeadLetter, HeldEvent, InboundMessage, Integration
+from integrations.parsers.base import MILESTONES
+from milestones.default_templates import LABELS
+from milestones.models import MilestoneDefinition
+from tenancy.errors import DomainError, NotFound
+
+LIST_LIMIT = 500
 
 
 def integration_by_token(*, token: uuid.UUID | str) -> Integration | None:
@@ -15,12 +21,30 @@ def integration_by_token(*, token: uuid.UUID | str) -> Integration | None:
 
 
 def integration_get(*, integration_id: int) -> Integration:
-    return Integration.objects.get(pk=integration_id)
+    """NotFound for missing and for another tenant's alike."""
+    integration = Integration.objects.filter(pk=integration_id).first()
+    if integration is None:
+        raise NotFound()
+    return integration
 
 
-def message_get(*, message_id: int) -> InboundMessage:
-    """Raises InboundMessage.DoesNotExist for missing and for another tenant's alike."""
-    return InboundMessage.objects.select_related("integration").get(pk=message_id)
+def integration_named(value: object, *, field: str = "integration") -> Integration | None:
+    """The integration a request parameter names (None when absent); a 400 naming the field
+    when it is not one of the tenant's."""
+    if value in (None, ""):
+        return None
+    try:
+        integration_id = int(str(value))
+    except ValueError:
+        integration_id = 0
+    integration = Integration.objects.filter(pk=integration_id).first() if integration_id else None
+    if integration is None:
+        raise DomainError("Unknown integration.", code="unknown_integration", field=field)
+    return integration
+
+
+def integration_list() -> QuerySet[Integration]:
+    return Integration.objects.order_by("name", "pk")
 
 
 def message_dead_letters(*, message: InboundMessage) -> QuerySet[DeadLetter]:
@@ -40,3 +64,10 @@ def held_event_list(*, pending_only: bool = True) -> QuerySet[HeldEvent]:
     if pending_only:
         held = held.filter(applied_at__isnull=True)
     return held
+
+
+def known_milestones() -> set[str]:
+    """Template milestone codes of the current tenant plus the built-in ones."""
+    codes = set(LABELS) | {m for m in MILESTONES if m not in ("estimated", "other")}
+    codes.update(MilestoneDefinition.objects.values_list("code", flat=True).distinct())
+    return codes

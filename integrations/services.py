@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from integrations import pipeline
+from integrations.errors import IngestError
+from integrations.formats import FORMATS
+from integrations.limits import max_body_bytes, too_large
 from integrations.models import (
     Channel,
     DeadLetter,
@@ -20,26 +24,9 @@ from integrations.models import (
     MessageStatus,
     new_integration_secret,
 )
-from integrations.parsers import FORMATS
+from integrations.tasks import process_message
+from tenancy.audit import audit_record
 from tenancy.models import User
-from tenancy.services import audit_record
-
-DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
-
-
-def max_body_bytes() -> int:
-    return int(getattr(settings, "INGEST_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-
-
-class IngestError(Exception):
-    """An ingestion rule was broken; ``code`` is for API errors."""
-
-    def __init__(self, message: str, *, code: str = "invalid", status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-
 
 MASK = "********"
 AUDITED_FIELDS = (
@@ -62,19 +49,26 @@ def integration_create(
     kind: str,
     partner_name: str = "",
     code_overrides: dict | None = None,
+    is_active: bool = True,
+    poll_adapter: str = "",
+    poll_config: dict | None = None,
+    poll_interval_s: int = 300,
+    inbox_enabled: bool = False,
     actor: User | None = None,
-    **settings_,
 ) -> Integration:
-    """Create an integration; ``settings_``: poll_adapter, poll_config, poll_interval_s,
-    inbox_enabled, is_active. Poll credentials never reach the audit log."""
+    """Create an integration. Poll credentials never reach the audit log."""
     if kind not in IntegrationKind.values:
-        raise IngestError(f"Unknown integration kind {kind!r}", code="invalid_kind")
+        raise IngestError(f"Unknown integration kind {kind!r}", code="invalid_kind", field="kind")
     values = {
         "name": name,
         "kind": kind,
         "partner_name": partner_name,
         "code_overrides": code_overrides or {},
-        **settings_,
+        "is_active": is_active,
+        "poll_adapter": poll_adapter,
+        "poll_config": poll_config or {},
+        "poll_interval_s": poll_interval_s,
+        "inbox_enabled": inbox_enabled,
     }
     integration = Integration.objects.create(**values)
     audit_record(
@@ -106,18 +100,28 @@ def _audit_values(values: dict) -> dict:
     }
 
 
+UPDATABLE_FIELDS = frozenset(AUDITED_FIELDS)
+
+
 @transaction.atomic
-def integration_update(*, integration: Integration, actor, **values) -> Integration:
+def integration_update(
+    *, integration: Integration, changes: Mapping[str, Any], actor: User | None = None
+) -> Integration:
+    """Apply ``changes`` (field -> new value, fields of UPDATABLE_FIELDS only), audited."""
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise IngestError(f"Cannot change {', '.join(unknown)}", code="invalid", field=unknown[0])
+    values = dict(changes)
     if "poll_config" in values:
         values["poll_config"] = _keep_masked_headers(values["poll_config"], integration.poll_config)
-    changes = {}
+    changed = {}
     for key, value in values.items():
         before = getattr(integration, key)
         if before != value:
-            changes[key] = [before, value]
+            changed[key] = [before, value]
             setattr(integration, key, value)
-    if changes:
-        integration.save(update_fields=list(changes))
+    if changed:
+        integration.save(update_fields=list(changed))
         audit_record(
             action="integration.update",
             target_type="integration",
@@ -125,14 +129,16 @@ def integration_update(*, integration: Integration, actor, **values) -> Integrat
             actor=actor,
             changes={
                 k: [redacted_config(b), redacted_config(a)] if k == "poll_config" else [b, a]
-                for k, (b, a) in changes.items()
+                for k, (b, a) in changed.items()
             },
         )
     return integration
 
 
 @transaction.atomic
-def integration_rotate_secret(*, integration: Integration, actor) -> Integration:
+def integration_rotate_secret(
+    *, integration: Integration, actor: User | None = None
+) -> Integration:
     integration.secret = new_integration_secret()
     integration.save(update_fields=["secret"])
     audit_record(
@@ -143,21 +149,6 @@ def integration_rotate_secret(*, integration: Integration, actor) -> Integration
         changes={"secret": "rotated"},
     )
     return integration
-
-
-def integration_poll_now(*, integration: Integration) -> None:
-    """Poll the carrier after commit, even if the integration is not due."""
-    from integrations.polling import poll_integration
-
-    if not integration.poll_adapter:
-        raise IngestError("This integration has no poll adapter.", code="not_polling", status=409)
-    tenant_id, integration_id = integration.tenant_id, integration.pk
-    transaction.on_commit(
-        lambda: poll_integration.delay(
-            tenant_id=tenant_id, integration_id=integration_id, force=True
-        ),
-        robust=True,
-    )
 
 
 def _keep_masked_headers(new: dict, old: dict) -> dict:
@@ -187,8 +178,6 @@ def integration_set_overrides(
 
 
 def _enqueue(message: InboundMessage) -> None:
-    from integrations.tasks import process_message
-
     tenant_id, message_id = message.tenant_id, message.pk
     # robust: the message is already committed; if the broker is down the stale sweep
     # (integrations.requeue_stale) enqueues it later, so the request must not fail.
@@ -214,16 +203,18 @@ def message_store(
     """
     if channel not in Channel.values:
         raise IngestError(f"Unknown channel {channel!r}", code="invalid_channel")
-    known_formats = ("auto", *FORMATS, *pipeline.CUSTOM_PARSERS)
+    known_formats = ("auto", *FORMATS)
     if format_hint and format_hint not in known_formats:
         raise IngestError(
             f"Unknown format {format_hint!r}; expected {', '.join(known_formats)}",
             code="invalid_format",
+            field="format_hint",
         )
     body = bytes(body)
     limit = limit or max_body_bytes()
     size = max(len(body), declared_size or 0)
-    if size > limit:
+    oversized = too_large(size, limit)
+    if oversized is not None:
         message_reject(
             integration=integration,
             channel=channel,
@@ -232,9 +223,7 @@ def message_store(
             content_type=content_type,
             reason=f"body too large ({size} bytes > {limit})",
         )
-        raise IngestError(
-            f"Body too large ({size} bytes > {limit}).", code="body_too_large", status=413
-        )
+        raise oversized
     # No savepoint when nested (the webhook's request transaction): a failure here fails the
     # whole request anyway, and the two extra round trips per message showed at ingest rates.
     with transaction.atomic(savepoint=False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from celery import Task
 from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -94,7 +95,7 @@ def waiting_message_ids(exclude: list[int], limit: int) -> list[int]:
     return list(waiting.values_list("pk", flat=True)[:limit])
 
 
-def _process(task, ids: list[int]) -> list[dict]:
+def _process(task: Task, ids: list[int]) -> list[dict]:
     try:
         with transaction.atomic():
             ids = ids + waiting_message_ids(ids, BATCH_MESSAGES - len(ids))
@@ -103,16 +104,39 @@ def _process(task, ids: list[int]) -> list[dict]:
             outcomes = pipeline.process_messages(ids)
     except OperationalError as error:
         if task.request.retries < MAX_RETRIES:
-            raise  # autoretry with backoff; the message stays "processing" meanwhile
+            raise  # autoretry with backoff; the messages stay "processing" meanwhile
         logger.exception("ingest: giving up on messages %s", ids)
         pipeline.messages_give_up(ids, error, attempts=task.request.retries + 1)
         return []
     except Exception as error:
-        # Not transient (a bug or data the pipeline cannot handle): retrying will not help.
+        # Not transient (a bug, or data the pipeline cannot handle): retrying will not help.
+        # Which message caused it is unknown, so each runs alone: only that one is marked
+        # dead, its batch-mates are applied.
         logger.exception("ingest: processing failed for messages %s", ids)
-        pipeline.messages_give_up(ids, error, attempts=task.request.retries + 1)
-        return []
+        if len(ids) == 1:
+            pipeline.messages_give_up(ids, error, attempts=task.request.retries + 1)
+            return []
+        return _process_each(task, ids)
     return [{"message_id": o.message_id, "status": o.status} for o in outcomes]
+
+
+def _process_each(task: Task, ids: list[int]) -> list[dict]:
+    results: list[dict] = []
+    for message_id in ids:
+        try:
+            with transaction.atomic():
+                outcomes = pipeline.process_messages([message_id])
+        except OperationalError:
+            if task.request.retries < MAX_RETRIES:
+                raise
+            logger.exception("ingest: giving up on message %s", message_id)
+            continue  # the stale sweep hands it to a worker again
+        except Exception as error:
+            logger.exception("ingest: message %s failed on its own", message_id)
+            pipeline.messages_give_up([message_id], error, attempts=task.request.retries + 1)
+            continue
+        results += [{"message_id": o.message_id, "status": o.status} for o in outcomes]
+    return results
 
 
 @app.task(name="integrations.requeue_stale")
@@ -146,8 +170,3 @@ def _requeue_tenant(tenant_id: int, limit: int, graces: tuple[timedelta, timedel
     if ids:
         logger.warning("ingest: re-enqueued %d stale messages of tenant %s", len(ids), tenant_id)
     return len(ids)
-
-
-# Registers integrations.poll_due, integrations.poll_integration and integrations.inbox_sweep
-# with Celery (autodiscovery imports this module only).
-from integrations import inbox, polling  # noqa: E402, F401

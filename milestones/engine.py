@@ -98,6 +98,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tenancy.errors import DomainError
+
 __all__ = [
     "BOOKING_ANCHOR",
     "CANCELLED_CODE",
@@ -148,14 +150,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # --------------------------------------------------------------------------- input model
 
 
-class TemplateInvalid(ValueError):
+class TemplateInvalid(DomainError, ValueError):
     """A template refused by :func:`validate_template`; ``code`` is machine readable."""
 
     def __init__(self, message: str, *, code: str, field: str, milestone: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.field = field
+        super().__init__(message, code=code, field=field)
         self.milestone = milestone
 
 

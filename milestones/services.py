@@ -16,9 +16,9 @@ from milestones.models import (
     TemplateVersion,
     TrackingPolicy,
 )
+from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
 from tenancy.models import User
-from tenancy.services import audit_record
 
 TemplateInvalid = engine.TemplateInvalid
 

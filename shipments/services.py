@@ -28,9 +28,10 @@ from shipments.models import (
     TrackingEvent,
 )
 from shipments.timeline import compute_for, timeline_summary
+from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
+from tenancy.errors import DomainError
 from tenancy.models import CustomerAccount, User
-from tenancy.services import audit_record
 
 MAX_LINK_DEPTH = 4
 # Checked for every event: the enums' .values builds a new list on each access.
@@ -38,14 +39,8 @@ CLASSIFIERS = frozenset(Classifier.values)
 SOURCE_KINDS = frozenset(SourceKind.values)
 
 
-class ShipmentError(Exception):
-    """A shipment rule was broken; ``code`` and ``field`` are for API errors."""
-
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.field = field
+class ShipmentError(DomainError):
+    """A shipment rule was broken (code, message and the field at fault are for the caller)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,19 @@ def shipment_create(
     customer_account: CustomerAccount | None = None,
     legs: Sequence[dict] = (),
     actor: User | None = None,
-    **details,
+    service: str = "",
+    carrier: str = "",
+    shipper_name: str = "",
+    consignee_name: str = "",
+    origin_locode: str = "",
+    origin_address: str = "",
+    origin_lat: float | None = None,
+    origin_lon: float | None = None,
+    destination_locode: str = "",
+    destination_address: str = "",
+    destination_lat: float | None = None,
+    destination_lon: float | None = None,
+    promised_at: datetime | None = None,
 ) -> Shipment:
     """Create a shipment on the latest template of its mode (or the given version).
 
@@ -128,7 +135,19 @@ def shipment_create(
         booked_at=booked_at,
         template_version=version,
         customer_account=customer_account,
-        **details,
+        service=service,
+        carrier=carrier,
+        shipper_name=shipper_name,
+        consignee_name=consignee_name,
+        origin_locode=origin_locode,
+        origin_address=origin_address,
+        origin_lat=origin_lat,
+        origin_lon=origin_lon,
+        destination_locode=destination_locode,
+        destination_address=destination_address,
+        destination_lat=destination_lat,
+        destination_lon=destination_lon,
+        promised_at=promised_at,
     )
     _add_references(shipment, references)
     _add_legs(shipment, legs)

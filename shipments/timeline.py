@@ -207,7 +207,7 @@ def timeline_localized(data: dict, *, tenant_zone: str) -> dict:
 
     Every row gains ``zone`` and ``local`` (the same keys as the UTC times, as local ISO).
     """
-    from integrations.parsers.timezones import zone_for_locode
+    from shipments.zones import zone_for_locode
 
     fallback = ZoneInfo(tenant_zone)
     rows = []

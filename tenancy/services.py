@@ -2,62 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from tenancy.context import tenant_context
+from tenancy import hooks
+from tenancy.audit import audit_record
+from tenancy.context import current_tenant_id, tenant_context
+from tenancy.errors import DomainError
 from tenancy.models import (
     ApiKey,
     ApiKeyCustomerAccount,
     ApiScope,
-    AuditLog,
     CustomerAccount,
     Membership,
     MembershipCustomerAccount,
     Role,
     Tenant,
     User,
+    hash_api_key,
 )
 
 
-class TenancyError(Exception):
+class TenancyError(DomainError):
     """A tenancy rule was broken; the message is meant for the caller."""
 
 
-def audit_record(
+def tenant_create(
     *,
-    action: str,
-    target_type: str,
-    target_id: object,
-    actor: User | None = None,
-    api_key: ApiKey | None = None,
-    changes: dict | None = None,
-    reason: str = "",
-) -> AuditLog:
-    """Append one audit entry in the current tenant context."""
-    return AuditLog.objects.create(
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        api_key=api_key,
-        changes=changes or {},
-        reason=reason,
+    slug: str,
+    name: str,
+    timezone_name: str = "UTC",
+    locale: str = "en",
+    primary_colour: str | None = None,
+    accent_colour: str | None = None,
+    support_email: str = "",
+    support_phone: str = "",
+    custom_domains: Sequence[str] = (),
+) -> Tenant:
+    """Create a tenant; the tenant_created hooks give it its starting data (e.g. the default
+    milestone templates) inside its own context, in the same transaction."""
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        timezone=timezone_name,
+        locale=locale,
+        support_email=support_email,
+        support_phone=support_phone,
+        custom_domains=list(custom_domains),
     )
-
-
-def tenant_create(*, slug: str, name: str, timezone_name: str = "UTC", **branding) -> Tenant:
-    """Create a tenant that starts with its own copies of the default milestone templates."""
-    from milestones.services import templates_install_defaults
-
-    tenant = Tenant(slug=slug, name=name, timezone=timezone_name, **branding)
+    if primary_colour:
+        tenant.primary_colour = primary_colour
+    if accent_colour:
+        tenant.accent_colour = accent_colour
     tenant.full_clean()
     with transaction.atomic():
         tenant.save()
         with tenant_context(tenant.pk):
-            templates_install_defaults()
+            hooks.tenant_created(tenant.pk)
     return tenant
 
 
@@ -113,9 +117,6 @@ def api_key_issue(
             f"Scopes must be a non-empty subset of {', '.join(ApiScope.values)}"
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
-    from tenancy.context import current_tenant_id
-    from tenancy.models import hash_api_key
-
     with transaction.atomic():
         raw, prefix = ApiKey.generate(current_tenant_id())
         key = ApiKey.objects.create(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from tenancy.errors import DomainError
 
 MILESTONES = (
     "order_created",
@@ -31,11 +35,11 @@ CONTRACT_KEYS = (
 )
 
 
-class ParseError(Exception):
-    """The only exception type the parsers raise or report."""
+class ParseError(DomainError):
+    """The only exception type the parsers raise or report (a 400 where a caller sent it)."""
 
     def __init__(self, reason: str, position: str | None = None, unit: str | None = None):
-        super().__init__(reason)
+        super().__init__(reason, code="unparseable")
         self.reason = reason
         self.position = position
         self.unit = unit
@@ -135,3 +139,51 @@ def decode_text(data: bytes, *, fallback_latin1: bool = False) -> str:
             ) from None
         text = bytes(data).decode("latin-1")
     return text.removeprefix("\ufeff")
+
+
+# --- the shape of a registered format (the registry itself is integrations.formats) ---------
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a format may need besides the bytes: feeds their mapping, scans their files.
+
+    The four standards parse from the bytes alone and ignore it."""
+
+    mapping: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    integration_id: int | None = None
+    known_milestones: frozenset[str] = frozenset()
+    attachments: tuple[tuple[int, str], ...] = ()  # (attachment id, kind) of the message
+
+
+def _maps_to_other(code: str, context: Mapping[str, Any]) -> str:
+    return "other"
+
+
+@dataclass(frozen=True)
+class Format:
+    """One inbound format: name, how to parse it, its default code table, what its estimate
+    codes estimate, and how to recognise it in a body (formats without a sniffer are only
+    chosen by an integration's kind or a format hint)."""
+
+    name: str
+    label: str
+    parse: Callable[[bytes, ParseContext], ParseResult]
+    map_code: Callable[[str, Mapping[str, Any]], str] = _maps_to_other
+    default_mapping: Mapping[str, str] = field(default_factory=dict)
+    # Parser milestone "estimated" is not a template milestone: where the code says which
+    # milestone it estimates, the event is recorded as an estimate of that milestone.
+    estimate_targets: Mapping[str, str] = field(default_factory=dict)
+    sniff: Callable[[bytes], bool] | None = None  # on the leading bytes
+    sniff_json: Callable[[Any], bool] | None = None  # on the decoded JSON document
+    standalone: bool = True  # parseable from the bytes alone (no mapping, no stored files)
+    needs_milestone_codes: bool = False  # context.known_milestones must be filled
+
+
+LEADING_NOISE = b"\xef\xbb\xbf \t\r\n"
+
+
+def leading_bytes(data: bytes, size: int = 64) -> bytes:
+    """The first significant bytes of a body (byte-order mark and white space skipped)."""
+    return bytes(data[:size]).lstrip(LEADING_NOISE)

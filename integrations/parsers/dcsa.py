@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .base import NormalizedEvent, ParseError, ParseResult, unique_references
+from shipments.zones import LocalTimeError, resolve_local, zone_for_locode
+
+from .base import Format, NormalizedEvent, ParseError, ParseResult, unique_references
 from .jsonutil import (
     as_dict,
     as_list,
@@ -15,8 +18,46 @@ from .jsonutil import (
     parse_iso_datetime,
     text_or_none,
 )
-from .mappings import canonical_dcsa_code, map_code
-from .timezones import resolve_local, zone_for_locode
+
+# DCSA codes are normalized to their 4-letter form before lookup (see DCSA_CODE_ALIASES).
+DCSA_MILESTONES: dict[str, str] = {
+    # transport
+    "DEPA": "departed", "ARRI": "arrived", "APPR": "other",
+    # equipment (GTIN/GTOT laden/empty rule applied by map_code with context)
+    "PICK": "picked_up", "GTIN": "picked_up", "GTOT": "out_for_delivery", "DISC": "arrived",
+    "DROP": "delivered", "CUSS": "customs_hold", "CUSI": "customs_hold",
+    "CUSR": "customs_cleared", "LOAD": "other", "STUF": "other", "STRP": "other",
+    "INSP": "other", "RSEA": "other", "RMVD": "other", "AVPU": "other", "AVDO": "other",
+    "CROS": "other",
+    # shipment (CONF/RECE count as order_created only for bookings)
+    "CONF": "order_created", "RECE": "order_created", "HOLD": "exception",
+    "REJE": "exception", "CANC": "exception", "VOID": "exception", "DRFT": "other",
+    "PENA": "other", "PENU": "other", "PENC": "other", "ISSU": "other", "SURR": "other",
+    "SUBM": "other", "REQS": "other", "CMPL": "other", "RELS": "other",
+    # reefer / IoT (3.0)
+    "ADJU": "other", "MEAS": "other", "DETC": "other",
+}  # fmt: skip
+DCSA_CODE_ALIASES: dict[str, str] = {
+    "DEPARTED": "DEPA", "ARRIVED": "ARRI", "APPROACHING": "APPR",
+    "PICKED_UP": "PICK", "GATED_IN": "GTIN", "GATE_IN": "GTIN", "GATED_OUT": "GTOT",
+    "GATE_OUT": "GTOT", "DISCHARGED": "DISC", "DROPPED_OFF": "DROP",
+    "CUSTOMS_SELECTED_FOR_SCAN": "CUSS", "CUSTOMS_SELECTED_FOR_INSPECTION": "CUSI",
+    "CUSTOMS_RELEASED": "CUSR", "LOADED": "LOAD", "STUFFED": "STUF", "STRIPPED": "STRP",
+    "INSPECTED": "INSP", "RESEALED": "RSEA", "REMOVED": "RMVD",
+    "AVAILABLE_FOR_PICKUP": "AVPU", "AVAILABLE_FOR_PICK_UP": "AVPU",
+    "AVAILABLE_FOR_DROPOFF": "AVDO", "AVAILABLE_FOR_DROP_OFF": "AVDO", "CROSSED": "CROS",
+    "CONFIRMED": "CONF", "RECEIVED": "RECE", "ON_HOLD": "HOLD", "REJECTED": "REJE",
+    "CANCELLED": "CANC", "CANCELED": "CANC", "VOIDED": "VOID", "DRAFTED": "DRFT",
+    "PENDING_APPROVAL": "PENA", "PENDING_UPDATE": "PENU", "PENDING_CONFIRMATION": "PENC",
+    "APPROVED": "APPR", "ISSUED": "ISSU", "SURRENDERED": "SURR", "SUBMITTED": "SUBM",
+    "REQUESTED": "REQS", "COMPLETED": "CMPL", "RELEASED": "RELS", "ADJUSTED": "ADJU",
+    "MEASURED": "MEAS", "DETECTED": "DETC",
+}  # fmt: skip
+
+
+def canonical_dcsa_code(code: str) -> str:
+    return DCSA_CODE_ALIASES.get(code, code)
+
 
 CLASSIFIERS = {
     "ACT": "ACT", "ACTUAL": "ACT",
@@ -175,9 +216,8 @@ def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> Normali
     references, document_type = _references(event, event_type, path)
     empty_indicator = _empty_indicator(event)
     milestone = map_code(
-        "dcsa",
         code,
-        context={
+        {
             "classifier": classifier,
             "empty_indicator": empty_indicator,
             "document_type": document_type,
@@ -231,8 +271,8 @@ def _event_time(event: dict, path: str, location: str | None) -> tuple[datetime,
         return moment, False
     try:
         return resolve_local(moment, zone_for_locode(location))
-    except ParseError as error:
-        raise error.with_context(f"{path}.eventDateTime") from None
+    except LocalTimeError as error:
+        raise ParseError(error.message, f"{path}.eventDateTime") from None
 
 
 def _created_time(event: dict, metadata: dict, path: str, *, required: bool) -> datetime | None:
@@ -443,3 +483,48 @@ def _offset_text(moment: datetime, offset: timedelta) -> str:
         if len(OFFSET_TEXTS) < 4096:  # bounded, though real offsets are few
             OFFSET_TEXTS[offset] = text
     return text
+
+
+# --- registration (integrations.formats) ---------------------------------------------------
+
+
+def map_code(code: str, context: Mapping[str, Any] | None = None) -> str:
+    """context: classifier (ACT/EST/PLN), empty_indicator (EMPTY/LADEN), document_type."""
+    context = context or {}
+    if context.get("classifier", "ACT") in ("EST", "PLN"):
+        return "estimated"
+    code = canonical_dcsa_code(code)
+    milestone = DCSA_MILESTONES.get(code, "other")
+    if code in ("GTIN", "GTOT") and context.get("empty_indicator") == "EMPTY":
+        return "other"
+    if code in ("CONF", "RECE") and context.get("document_type") not in (None, "BKG"):
+        return "other"
+    return milestone
+
+
+def looks_like_dcsa(document: Any) -> bool:
+    if isinstance(document, list):
+        return True
+    return isinstance(document, dict) and any(
+        key in document for key in ("events", "metadata", "eventType", "eventClassification")
+    )
+
+
+FORMAT = Format(
+    name="dcsa",
+    label="DCSA Track & Trace",
+    parse=lambda data, _context: parse_dcsa(data),
+    map_code=map_code,
+    default_mapping=DCSA_MILESTONES,
+    estimate_targets={
+        "DEPA": "departed",
+        "DEPARTED": "departed",
+        "ARRI": "arrived",
+        "ARRIVED": "arrived",
+        "PICK": "picked_up",
+        "DISC": "arrived",
+        "DROP": "delivered",
+        "GTOT": "out_for_delivery",
+    },
+    sniff_json=looks_like_dcsa,
+)

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from shipments.zones import LOCODE_PATTERN, LocalTimeError, resolve_local, zone_for_locode
 
 from .base import (
+    Format,
     NormalizedEvent,
     ParseError,
     ParseResult,
     decode_text,
     edi_dedupe_key,
+    leading_bytes,
     unique_references,
 )
-from .mappings import EDIFACT_STS_MILESTONES, map_code
-from .timezones import LOCODE_PATTERN, resolve_local, zone_for_locode
+
+# STS status codes (digest section 2.3).
+EDIFACT_STS_MILESTONES: dict[str, str] = {
+    "1": "arrived", "2": "other", "5": "other", "14": "other", "6": "order_created",
+    "7": "exception", "8": "customs_cleared", "9": "customs_cleared", "10": "other",
+    "11": "other", "12": "customs_cleared", "13": "picked_up", "15": "other", "16": "other",
+    "17": "customs_hold", "18": "exception", "20": "exception", "21": "delivered",
+    "22": "delivered", "23": "exception", "24": "departed", "25": "exception",
+    "27": "picked_up", "29": "arrived", "31": "other",
+}  # fmt: skip
 
 DEFAULT_SEPARATORS = (":", "+", ".", "?", " ", "'")
 EIGHT_BIT_CHARSETS = re.compile(rb"UNB[^A-Za-z0-9]{1,3}UNO[C-K]")
@@ -385,7 +399,7 @@ def _build_event(
     extra.update(tz_extra)
     if code not in EDIFACT_STS_MILESTONES:
         extra["unknown_code"] = True
-    milestone = map_code("edifact", code, context={"classifier": classifier})
+    milestone = map_code(code, {"classifier": classifier})
     reference_kind, reference = references[0]
     return NormalizedEvent(
         standard="edifact",
@@ -449,6 +463,8 @@ def _occurred_at(dtm: EdiSegment, locode: str | None) -> tuple[datetime, bool, d
         occurred_at, tz_unknown = resolve_local(naive, zone)
     except ParseError as error:
         raise error.with_context(dtm.at(1)) from None
+    except LocalTimeError as error:
+        raise ParseError(error.message, dtm.at(1)) from None
     extra: dict = {}
     if zone_label:
         extra["zone_indicator"] = zone_label
@@ -537,3 +553,23 @@ def _status_extra(
     if free_text:
         extra["free_text"] = free_text
     return extra
+
+
+# --- registration (integrations.formats) ---------------------------------------------------
+
+
+def map_code(code: str, context: Mapping[str, Any] | None = None) -> str:
+    if (context or {}).get("classifier", "ACT") in ("EST", "PLN"):
+        return "estimated"
+    return EDIFACT_STS_MILESTONES.get(code, "other")
+
+
+FORMAT = Format(
+    name="edifact",
+    label="EDIFACT IFTSTA",
+    parse=lambda data, _context: parse_edifact(data),
+    map_code=map_code,
+    default_mapping=EDIFACT_STS_MILESTONES,
+    estimate_targets={"24": "departed", "1": "arrived", "29": "arrived", "21": "delivered"},
+    sniff=lambda data: leading_bytes(data).startswith((b"UNA", b"UNB")),
+)

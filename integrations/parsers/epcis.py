@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .base import NormalizedEvent, ParseError, ParseResult, unique_references
+from .base import Format, NormalizedEvent, ParseError, ParseResult, unique_references
 from .jsonutil import (
     as_dict,
     as_list,
@@ -17,7 +18,16 @@ from .jsonutil import (
     sha256_of,
     text_or_none,
 )
-from .mappings import map_code
+
+EPCIS_BIZSTEP_MILESTONES: dict[str, str] = {
+    "shipping": "picked_up",
+    "departing": "departed",
+    "arriving": "arrived",
+    "receiving": "delivered",
+    "accepting": "delivered",
+    "void_shipping": "exception",
+}
+EPCIS_EXCEPTION_DISPOSITIONS = frozenset({"damaged", "stolen", "destroyed"})
 
 EPC_FIELDS = ("epcList", "parentID", "childEPCs", "inputEPCList", "outputEPCList")
 SSCC_URN = re.compile(r"^urn:epc:id:sscc:(\d+)\.(\d+)$", re.IGNORECASE)
@@ -205,9 +215,8 @@ def _parse_event(event: Any, path: str) -> NormalizedEvent:
     declaration = _error_declaration(event)
     code = biz_step or event_type
     milestone = map_code(
-        "epcis",
         code,
-        context={
+        {
             "disposition": disposition,
             "sensor_exception": bool(alarms),
             "error_declaration": declaration is not None,
@@ -246,3 +255,32 @@ def _parse_event(event: Any, path: str) -> NormalizedEvent:
         raw=canonical_json(event),
         extra=extra,
     )
+
+
+# --- registration (integrations.formats) ---------------------------------------------------
+
+
+def map_code(biz_step: str, context: Mapping[str, Any] | None = None) -> str:
+    """context: disposition, sensor_exception, error_declaration."""
+    context = context or {}
+    if context.get("disposition") in EPCIS_EXCEPTION_DISPOSITIONS:
+        return "exception"
+    if context.get("sensor_exception") or context.get("error_declaration"):
+        return "exception"
+    return EPCIS_BIZSTEP_MILESTONES.get(biz_step, "other")
+
+
+def looks_like_epcis(document: Any) -> bool:
+    return isinstance(document, dict) and (
+        document.get("type") in ("EPCISDocument", "EPCISQueryDocument") or "epcisBody" in document
+    )
+
+
+FORMAT = Format(
+    name="epcis",
+    label="GS1 EPCIS",
+    parse=lambda data, _context: parse_epcis(data),
+    map_code=map_code,
+    default_mapping=EPCIS_BIZSTEP_MILESTONES,
+    sniff_json=looks_like_epcis,
+)

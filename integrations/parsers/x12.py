@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from shipments.zones import LocalTimeError, resolve_local, x12_time_code_zone, zone_for_place
 
 from .base import (
+    Format,
     NormalizedEvent,
     ParseError,
     ParseResult,
     decode_text,
     edi_dedupe_key,
+    leading_bytes,
     unique_references,
 )
-from .mappings import X12_AT7_MILESTONES, X12_ESTIMATE_CODES, map_code
-from .timezones import resolve_local, x12_time_code_zone, zone_for_place
+
+# AT7-01 status codes (digest section 1.3).
+X12_AT7_MILESTONES: dict[str, str] = {
+    "XB": "order_created",
+    "X3": "other", "X8": "other", "AM": "other", "R1": "other", "J1": "other",
+    "K1": "other", "AV": "other", "CD": "other", "OO": "other", "AN": "other",
+    "BC": "other", "CL": "other",
+    "CP": "picked_up", "AF": "picked_up", "BA": "picked_up",
+    "X4": "arrived", "AR": "arrived", "X1": "arrived", "X5": "arrived", "S1": "arrived",
+    "P1": "departed", "RL": "departed",
+    "C1": "estimated", "B6": "estimated", "AG": "estimated", "X2": "estimated",
+    "PR": "customs_hold",
+    "CT": "customs_cleared",
+    "X6": "out_for_delivery", "AJ": "out_for_delivery",
+    "D1": "delivered", "CB": "delivered",
+    "SD": "exception", "A9": "exception", "AH": "exception", "AP": "exception",
+    "A7": "exception", "A3": "exception", "AI": "exception", "CA": "exception",
+    "PA": "exception",
+}  # fmt: skip
+X12_ESTIMATE_CODES = frozenset({"AG", "X2", "C1", "B6"})
 
 ISA_LENGTH = 106
 L11_REFERENCE_KINDS = {
@@ -449,7 +473,7 @@ def _status_semantics(at7: Segment) -> tuple[str, str, str, dict]:
         classifier = "EST" if status_code in X12_ESTIMATE_CODES else "ACT"
         if status_code not in X12_AT7_MILESTONES:
             extra["unknown_code"] = True
-        return status_code, classifier, map_code("x12", status_code), extra
+        return status_code, classifier, map_code(status_code), extra
     if appointment_code:
         extra["appointment_code"] = appointment_code
         return appointment_code, "PLN", "other", extra
@@ -462,14 +486,14 @@ def _occurred_at(at7: Segment, ms1: Segment | None) -> tuple[datetime, bool]:
     naive = _naive_datetime(at7)
     try:
         zone = x12_time_code_zone(at7.element(7))
-    except ParseError as error:
-        raise error.with_context(at7.at(7)) from None
+    except LocalTimeError as error:
+        raise ParseError(error.message, at7.at(7)) from None
     if zone is None and ms1 is not None:
         zone = zone_for_place(ms1.element(1), ms1.element(2), ms1.element(3), ms1.element(8))
     try:
         return resolve_local(naive, zone)
-    except ParseError as error:
-        raise error.with_context(at7.at(6)) from None
+    except LocalTimeError as error:
+        raise ParseError(error.message, at7.at(6)) from None
 
 
 def _naive_datetime(at7: Segment) -> datetime:
@@ -525,3 +549,21 @@ def _equipment_extra(ms2: Segment | None) -> dict:
         "check_digit": ms2.element(4),
     }
     return {"equipment": {key: value for key, value in equipment.items() if value}}
+
+
+# --- registration (integrations.formats) ---------------------------------------------------
+
+
+def map_code(code: str, context: Mapping[str, Any] | None = None) -> str:
+    return X12_AT7_MILESTONES.get(code, "other")
+
+
+FORMAT = Format(
+    name="x12",
+    label="ANSI X12 214",
+    parse=lambda data, _context: parse_x12(data),
+    map_code=map_code,
+    default_mapping=X12_AT7_MILESTONES,
+    estimate_targets={"AG": "delivered", "X2": "delivered", "C1": "departed", "B6": "arrived"},
+    sniff=lambda data: leading_bytes(data).startswith(b"ISA"),
+)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from integrations.parsers import FORMATS, ParseError, parse
+from integrations.formats import STANDALONE, parse
+from integrations.parsers.base import ParseError
 
 
 def format_error(error: ParseError) -> str:
@@ -42,7 +43,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="message file to parse")
-        parser.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+        parser.add_argument("--format", default="auto", choices=["auto", *STANDALONE])
 
     def handle(self, *args, **options) -> None:
         stdout_text, stderr_text, exit_code = run(options["file"], options["format"])

@@ -1,0 +1,9 @@
+"""URL patterns of the webhook channel, included by integrations.urls."""
+
+from django.urls import path
+
+from integrations.webhooks import api
+
+urlpatterns = [
+    path("webhooks/<int:tenant_id>/<uuid:token>/", api.webhook, name="ingest-webhook"),
+]

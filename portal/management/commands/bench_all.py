@@ -1,0 +1,68 @@
+"""Run every benchmark in a throwaway tenant and write the figures to a JSON file.
+
+Benchmarks are registered in BENCHMARKS (name -> a function of the tenant returning a dict).
+Each gets its own fresh tenant (deleted afterwards) and manages its own transactions: an
+end-to-end benchmark must commit so that other processes (web, workers) can see its data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.benchmarks import bench_ingest
+from shipments.benchmarks import bench_timeline
+from tenancy.context import tenant_context
+from tenancy.models import Tenant
+from tenancy.rls import tenant_owned_models
+from tenancy.services import tenant_create
+
+Benchmark = Callable[[Tenant], dict]
+BENCHMARKS: dict[str, Benchmark] = {
+    "timeline": bench_timeline,
+    "ingest": bench_ingest,
+}
+
+
+class Command(BaseCommand):
+    help = "Run the benchmarks and write bench-results.json (one object per benchmark)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--output", default="bench-results.json")
+        parser.add_argument("--only", action="append", help="run only these benchmarks")
+
+    def handle(self, *args, output: str, only: list[str] | None, **options) -> None:
+        names = only or list(BENCHMARKS)
+        unknown = sorted(set(names) - set(BENCHMARKS))
+        if unknown:
+            raise CommandError(f"Unknown benchmark(s): {', '.join(unknown)}")
+        results = {}
+        for name in names:
+            results[name] = self._run(name, BENCHMARKS[name])
+            self.stdout.write(f"{name}: {json.dumps(results[name])}")
+        Path(output).write_text(json.dumps(results, indent=2) + "\n")
+        self.stdout.write(self.style.SUCCESS(f"wrote {output}"))
+
+    @staticmethod
+    def _run(name: str, bench: Benchmark) -> dict:
+        tenant = tenant_create(slug=f"bench-{name}-{int(time.time())}", name=f"Benchmark {name}")
+        try:
+            return bench(tenant)
+        finally:
+            _purge(tenant)
+
+
+def _purge(tenant: Tenant) -> None:
+    """Delete the benchmark tenant and everything it owns.
+
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
+    any order inside one transaction are checked only at commit, when nothing is left.
+    """
+    with tenant_context(tenant.pk):
+        for model in tenant_owned_models():
+            model.objects.all()._raw_delete(model.objects.db)
+        Tenant.objects.filter(pk=tenant.pk).delete()

@@ -1,0 +1,153 @@
+"""Seed two demo tenants (a freight forwarder and a last-mile courier) with users for every
+role and hundreds of live-looking shipments. Safe to run again: existing tenants are kept."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import Integration
+from shipments.demo import DemoPlan, seed_shipments
+from tenancy.context import tenant_context
+from tenancy.models import (
+    CustomerAccount,
+    Membership,
+    MembershipCustomerAccount,
+    Role,
+    Tenant,
+    User,
+)
+from tenancy.services import tenant_create
+
+DEMO_PASSWORD = "milepost-demo"
+TENANTS = [
+    {
+        "slug": "northwind",
+        "name": "Northwind Freight",
+        "timezone_name": "Europe/Berlin",
+        "primary_colour": "#0b4f8a",
+        "accent_colour": "#f0a202",
+        "support_email": "support@northwind.example",
+        "domain": "northwind.example",
+        "plans": [
+            DemoPlan("ocean_fcl", 40),
+            DemoPlan("ocean_lcl", 90),
+            DemoPlan("air", 60),
+            DemoPlan("road_ftl", 30),
+            DemoPlan("road_ltl", 40),
+            DemoPlan("multimodal", 20),
+        ],
+    },
+    {
+        "slug": "swift",
+        "name": "Swift Courier",
+        "timezone_name": "Europe/London",
+        "primary_colour": "#1b7f4c",
+        "accent_colour": "#e4572e",
+        "support_email": "help@swift.example",
+        "domain": "swift.example",
+        "plans": [
+            DemoPlan("first_mile", 25),
+            DemoPlan("last_mile", 200),
+            DemoPlan("parcel", 80),
+            DemoPlan("road_ftl", 10),
+        ],
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenants, users (printed with passwords) and shipments."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--scale", type=float, default=1.0, help="multiply shipment counts")
+
+    def handle(self, *args, scale: float, **options) -> None:
+        logins = []
+        for spec in TENANTS:
+            tenant, fresh = self._tenant(spec)
+            logins += self._users(tenant, spec["domain"])
+            if fresh:
+                plans = [DemoPlan(p.mode, max(1, int(p.count * scale))) for p in spec["plans"]]
+                with tenant_context(tenant.pk):
+                    shipments = seed_shipments(plans=plans, now=timezone.now())
+                self.stdout.write(f"{tenant.name}: {len(shipments)} shipments seeded")
+            self._simulated_carrier(tenant)
+        logins.append(self._both_tenants_user())
+        self._print(logins)
+
+    @staticmethod
+    def _tenant(spec: dict) -> tuple[Tenant, bool]:
+        existing = Tenant.objects.filter(slug=spec["slug"]).first()
+        if existing:
+            return existing, False
+        branding = {k: spec[k] for k in ("primary_colour", "accent_colour", "support_email")}
+        with transaction.atomic():
+            tenant = tenant_create(
+                slug=spec["slug"],
+                name=spec["name"],
+                timezone_name=spec["timezone_name"],
+                **branding,
+            )
+            with tenant_context(tenant.pk):
+                for n, name in enumerate(["Acme Retail", "Globex Imports", "Initech Parts"], 1):
+                    CustomerAccount.objects.create(
+                        code=f"C{n:03d}", name=name, contact_email=f"logistics@c{n}.example"
+                    )
+        return tenant, True
+
+    @staticmethod
+    def _simulated_carrier(tenant: Tenant) -> None:
+        """A polling integration whose simulated carrier keeps the demo timelines moving."""
+        with tenant_context(tenant.pk):
+            Integration.objects.get_or_create(
+                name="Simulated carrier",
+                defaults={
+                    "kind": "dcsa",
+                    "partner_name": "Simulated carrier",
+                    "poll_adapter": "simulated",
+                    "poll_interval_s": 60,
+                    # Gate-in at the CFS/warehouse is how the simulator reports receipt.
+                    "code_overrides": {"GTIN": "warehouse_received"},
+                },
+            )
+
+    def _users(self, tenant: Tenant, domain: str) -> list[tuple[str, str, str]]:
+        rows = []
+        for role in Role.values:
+            email = f"{role}@{domain}"
+            user = self._user(email, is_staff=role == Role.ADMIN)
+            with tenant_context(tenant.pk):
+                membership, created = Membership.objects.get_or_create(
+                    user=user, defaults={"role": role}
+                )
+                if created and role == Role.CUSTOMER:
+                    MembershipCustomerAccount.objects.create(
+                        membership=membership,
+                        customer_account=CustomerAccount.objects.order_by("code").first(),
+                    )
+            rows.append((tenant.name, role, email))
+        return rows
+
+    def _both_tenants_user(self) -> tuple[str, str, str]:
+        user = self._user("dispatcher@milepost.example")
+        for tenant in Tenant.objects.filter(slug__in=[t["slug"] for t in TENANTS]):
+            with tenant_context(tenant.pk):
+                Membership.objects.get_or_create(user=user, defaults={"role": Role.OPS})
+        return ("both tenants", "ops", user.email)
+
+    @staticmethod
+    def _user(email: str, is_staff: bool = False) -> User:
+        user, created = User.objects.get_or_create(email=email, defaults={"is_staff": is_staff})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
+
+    def _print(self, logins: list[tuple[str, str, str]]) -> None:
+        self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
+        for tenant, role, email in logins:
+            self.stdout.write(f"  {tenant:<20} {role:<9} {email}")

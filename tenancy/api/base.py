@@ -1,0 +1,93 @@
+"""The one base of every tenant API view: who calls, for which tenant, seeing which customers.
+
+``tenancy.middleware.TenantContextMiddleware`` has already resolved the caller (session user
+with a membership, or a partner API key) and opened the tenant's transaction. This base is
+the only code that reads those request attributes; views use its properties.
+
+Every concrete view declares three maps, explicitly (nothing is inherited from here, and
+``tests/tenancy/test_api_base.py`` fails for a view that lacks one):
+
+* ``role_map``: HTTP method -> member roles allowed (a missing method: nobody);
+* ``scope_map``: HTTP method -> API key scopes of which the key needs one (``{}``: no key);
+* ``customer_scope``: the ORM path from the view's objects to their customer account id
+  (``"customer_account_id"`` for shipments, ``"shipment__customer_account_id"`` for what
+  hangs off a shipment), or ``None`` when the view is not for customer-limited callers at
+  all (they get 403), or ``CALLER_ONLY`` for a view about the caller itself. Customer-limited callers are customer members and API keys limited to
+  some customer accounts; ``scoped`` / ``get_scoped`` filter every list and detail for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from rest_framework.views import APIView
+
+from tenancy.customers import caller_customer_accounts
+from tenancy.errors import NotFound
+from tenancy.models import ApiKey, Membership, Role, Tenant, User
+
+MethodMap = Mapping[str, frozenset[str]]
+M = TypeVar("M", bound=Model)
+
+STAFF = frozenset({Role.ADMIN, Role.OPS})
+ADMIN_ONLY = frozenset({Role.ADMIN})
+NO_KEYS: MethodMap = {}
+# customer_scope of a view that only shows the caller itself (nothing of any customer's).
+CALLER_ONLY = "caller"
+
+
+class TenantAPIView(APIView):
+    role_map: ClassVar[MethodMap]
+    scope_map: ClassVar[MethodMap]
+    customer_scope: ClassVar[str | None]
+
+    @property
+    def django_request(self) -> HttpRequest:
+        return self.request._request
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.django_request.tenant  # type: ignore[attr-defined]
+
+    @property
+    def api_key(self) -> ApiKey | None:
+        return getattr(self.django_request, "api_key", None)
+
+    @property
+    def membership(self) -> Membership | None:
+        return getattr(self.django_request, "membership", None)
+
+    @property
+    def actor(self) -> User | None:
+        """The user acting (None for a partner API key)."""
+        user = self.request.user
+        return user if isinstance(user, User) else None
+
+    @property
+    def customer_account_ids(self) -> frozenset[int] | None:
+        """The customer accounts the caller is limited to; None when it sees all of them."""
+        return caller_customer_accounts(self.django_request)
+
+    @property
+    def is_customer_limited(self) -> bool:
+        return self.customer_account_ids is not None
+
+    def scoped(self, queryset: QuerySet[M], path: str | None = None) -> QuerySet[M]:
+        """``queryset`` limited to the caller's customer accounts (unchanged for staff)."""
+        accounts = self.customer_account_ids
+        if accounts is None:
+            return queryset
+        path = path or self.customer_scope
+        if path is None:  # the permission refuses such callers before the view runs
+            return queryset.none()
+        return queryset.filter(**{f"{path}__in": sorted(accounts)})
+
+    def get_scoped(self, queryset: QuerySet[M], path: str | None = None, **lookup: Any) -> M:
+        """One object the caller may see; NotFound for missing and for forbidden alike."""
+        found = self.scoped(queryset, path).filter(**lookup).first()
+        if found is None:
+            raise NotFound()
+        return found

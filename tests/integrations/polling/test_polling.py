@@ -1,0 +1,330 @@
+"""Polling carrier APIs: DCSA 2.2 against a real local HTTP server, the simulated carrier,
+the beat sweep. Only the outside world (the carrier's HTTP API) is stood in for."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from integrations.models import Channel, InboundMessage, Integration, MessageStatus
+from integrations.polling import tasks as polling
+from shipments.models import Shipment, TrackingEvent
+from shipments.services import shipment_create
+from tenancy.context import tenant_context
+from tests.shared_examples import EXAMPLES
+
+pytestmark = pytest.mark.django_db
+
+DCSA_EXAMPLE = EXAMPLES / "dcsa" / "tnt-v2.2-events-response.json"
+API_KEY = "k-very-secret-123"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(eager_celery):
+    """These tests need no worker: tasks run in the test process."""
+
+
+class FakeCarrier:
+    """A DCSA 2.2 events endpoint: two pages with Next-Page-Cursor, or a 500."""
+
+    def __init__(self) -> None:
+        events = json.loads(DCSA_EXAMPLE.read_text())
+        self.pages = [events[:2], events[2:]]
+        self.requests: list[tuple[str, dict, dict]] = []
+        self.fail = False
+        self.use_link = False
+        carrier = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                carrier.requests.append(
+                    (url.path, query, {k.lower(): v for k, v in self.headers.items()})
+                )
+                if carrier.fail:
+                    self._send(500, b'{"message": "boom"}', {})
+                    return
+                if url.path != "/v2/events":
+                    self._send(404, b"{}", {})
+                    return
+                headers = {}
+                if query.get("cursor") == "page-2":
+                    events = carrier.pages[1]
+                    headers["Current-Page"] = "page-2"
+                elif "eventCreatedDateTime:gte" in query:
+                    since = query["eventCreatedDateTime:gte"]
+                    every = carrier.pages[0] + carrier.pages[1]
+                    events = [e for e in every if e["eventCreatedDateTime"] >= since]
+                else:
+                    events = carrier.pages[0]
+                    if carrier.use_link:
+                        headers["Link"] = '</v2/events?cursor=page-2&limit=2>; rel="next"'
+                    else:
+                        headers["Next-Page-Cursor"] = "page-2"
+                self._send(200, json.dumps(events).encode(), headers)
+
+            def _send(self, code, body, headers):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def page_bytes(self, index: int) -> bytes:
+        return json.dumps(self.pages[index]).encode()
+
+
+@pytest.fixture
+def carrier():
+    fake = FakeCarrier()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def _dcsa_integration(tenant, carrier, **extra):
+    config = {"base_url": carrier.url, "headers": {"API-Key": API_KEY}, "limit": 2, **extra}
+    with tenant_context(tenant.pk):
+        return Integration.objects.create(
+            name="Ocean carrier API", kind="dcsa", poll_adapter="dcsa_v2", poll_config=config
+        )
+
+
+def _poll(tenant, integration, capture, force=True):
+    with capture(execute=True):
+        return polling.poll_integration.delay(
+            tenant_id=tenant.pk, integration_id=integration.pk, force=force
+        ).get()
+
+
+def _messages(tenant):
+    with tenant_context(tenant.pk):
+        return list(InboundMessage.objects.filter(channel=Channel.POLL).order_by("pk"))
+
+
+def _reload(tenant, integration):
+    with tenant_context(tenant.pk):
+        return Integration.objects.get(pk=integration.pk)
+
+
+def test_dcsa_poll_stores_every_page_then_applies_events(
+    acme, carrier, django_capture_on_commit_callbacks
+):
+    integration = _dcsa_integration(acme.tenant, carrier, eventType="TRANSPORT,EQUIPMENT")
+    with tenant_context(acme.tenant.pk):
+        shipment = shipment_create(
+            mode="ocean_fcl",
+            references=[("booking", "ABC123123123")],
+            booked_at=timezone.now() - timedelta(days=30),
+        )
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "polled" and result["pages"] == 2, result
+
+    messages = _messages(acme.tenant)
+    assert [bytes(m.body) for m in messages] == [carrier.page_bytes(0), carrier.page_bytes(1)]
+    assert {m.integration_id for m in messages} == {integration.pk}
+    assert all(m.status in (MessageStatus.PROCESSED, MessageStatus.PARTIALLY_FAILED)
+               for m in messages)  # fmt: skip
+    with tenant_context(acme.tenant.pk):
+        milestones = set(
+            TrackingEvent.objects.filter(shipment=shipment).values_list("milestone", flat=True)
+        )
+    assert "arrived" in milestones
+
+    # What went over the wire: filters, limit and the key on the first page; the cursor next.
+    (path1, query1, headers1), (path2, query2, _) = carrier.requests
+    assert path1 == path2 == "/v2/events"
+    assert query1 == {"eventType": "TRANSPORT,EQUIPMENT", "limit": "2"}
+    assert headers1["api-key"] == API_KEY
+    assert query2 == {"cursor": "page-2", "limit": "2"}
+
+    saved = _reload(acme.tenant, integration)
+    assert saved.last_poll_error == "" and saved.last_polled_at is not None
+    cursor = json.loads(saved.poll_cursor)
+    assert cursor["since"] == "2021-01-23T12:34:56Z"
+    assert "page" not in cursor
+
+    # Next round: only the already-seen boundary events come back, so nothing new is stored.
+    again = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert again["status"] == "polled" and again["messages"] == []
+    assert carrier.requests[-1][1]["eventCreatedDateTime:gte"] == "2021-01-23T12:34:56Z"
+    assert len(_messages(acme.tenant)) == 2
+
+
+def test_dcsa_link_header_paging(acme, carrier, django_capture_on_commit_callbacks):
+    carrier.use_link = True
+    integration = _dcsa_integration(acme.tenant, carrier)
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["pages"] == 2 and len(result["messages"]) == 2
+    assert carrier.requests[1][1] == {"cursor": "page-2", "limit": "2"}
+
+
+def test_http_error_records_the_error_stores_nothing_and_keeps_the_cursor(
+    acme, carrier, django_capture_on_commit_callbacks
+):
+    integration = _dcsa_integration(acme.tenant, carrier)
+    with tenant_context(acme.tenant.pk):
+        Integration.objects.filter(pk=integration.pk).update(
+            poll_cursor='{"since": "2026-01-01T00:00:00Z"}'
+        )
+    carrier.fail = True
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    saved = _reload(acme.tenant, integration)
+    assert "HTTP 500" in saved.last_poll_error
+    assert API_KEY not in saved.last_poll_error
+    assert saved.poll_cursor == '{"since": "2026-01-01T00:00:00Z"}'
+    assert saved.last_polled_at is not None
+    assert _messages(acme.tenant) == []
+
+    # The next round succeeds and clears the error.
+    carrier.fail = False
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "polled"
+    assert _reload(acme.tenant, integration).last_poll_error == ""
+
+
+def test_unreachable_carrier_is_a_clear_error(acme, django_capture_on_commit_callbacks):
+    with tenant_context(acme.tenant.pk):
+        integration = Integration.objects.create(
+            name="Gone",
+            kind="dcsa",
+            poll_adapter="dcsa_v2",
+            poll_config={"base_url": "http://127.0.0.1:9", "timeout_s": 2},
+        )
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    assert "127.0.0.1:9/v2/events" in _reload(acme.tenant, integration).last_poll_error
+
+
+def test_a_failing_later_page_keeps_the_pages_already_stored(
+    acme, carrier, django_capture_on_commit_callbacks, monkeypatch
+):
+    integration = _dcsa_integration(acme.tenant, carrier)
+    calls = []
+
+    from integrations.polling.adapters import dcsa
+
+    real_get = dcsa.DcsaV2Adapter._get
+
+    def flaky(url, config):
+        calls.append(url)
+        if len(calls) == 2:
+            raise dcsa.AdapterError("HTTP 503 Service Unavailable from GET x")
+        return real_get(url, config)
+
+    monkeypatch.setattr(dcsa.DcsaV2Adapter, "_get", staticmethod(flaky))
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed" and result["pages"] == 1
+    saved = _reload(acme.tenant, integration)
+    assert json.loads(saved.poll_cursor)["page"] == "page-2"  # resumes at page 2
+    assert [bytes(m.body) for m in _messages(acme.tenant)] == [carrier.page_bytes(0)]
+
+
+def test_poll_due_enqueues_only_due_integrations_of_each_tenant(acme, monkeypatch):
+    now = timezone.now()
+    with tenant_context(acme.tenant.pk):
+        due = Integration.objects.create(name="Due", kind="dcsa", poll_adapter="simulated")
+        Integration.objects.create(
+            name="Recent",
+            kind="dcsa",
+            poll_adapter="simulated",
+            poll_interval_s=300,
+            last_polled_at=now - timedelta(seconds=60),
+        )
+        stale = Integration.objects.create(
+            name="Stale",
+            kind="dcsa",
+            poll_adapter="simulated",
+            poll_interval_s=60,
+            last_polled_at=now - timedelta(seconds=61),
+        )
+        Integration.objects.create(name="Webhook only", kind="x12")
+        Integration.objects.create(
+            name="Off", kind="dcsa", poll_adapter="simulated", is_active=False
+        )
+    with tenant_context(acme.other_tenant.pk):
+        other = Integration.objects.create(name="B", kind="dcsa", poll_adapter="simulated")
+    queued = []
+    monkeypatch.setattr(polling.poll_integration, "delay", lambda **kw: queued.append(kw))
+    assert polling.poll_due() == 3
+    assert sorted((q["tenant_id"], q["integration_id"]) for q in queued) == sorted(
+        [
+            (acme.tenant.pk, due.pk),
+            (acme.tenant.pk, stale.pk),
+            (acme.other_tenant.pk, other.pk),
+        ]
+    )
+
+
+def test_poll_task_skips_an_integration_that_is_not_due(acme, django_capture_on_commit_callbacks):
+    with tenant_context(acme.tenant.pk):
+        integration = Integration.objects.create(
+            name="Sim", kind="dcsa", poll_adapter="simulated", last_polled_at=timezone.now()
+        )
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks, force=False)
+    assert result["status"] == "skipped"
+
+
+def test_simulated_carrier_moves_in_flight_shipments_idempotently(
+    acme, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    with tenant_context(acme.tenant.pk):
+        integration = Integration.objects.create(
+            name="Simulated carrier",
+            kind="dcsa",
+            poll_adapter="simulated",
+            poll_interval_s=60,
+            code_overrides={"GTIN": "warehouse_received"},
+        )
+        moving = shipment_create(
+            mode="road_ftl",
+            references=[("tracking_number", "SIM000001")],
+            booked_at=now - timedelta(days=3),
+        )
+        fresh = shipment_create(
+            mode="ocean_fcl",
+            references=[("container", "MSKU1234567"), ("booking", "BKG-SIM-2")],
+            booked_at=now + timedelta(hours=2),
+        )
+    reached = []
+    for _ in range(4):
+        result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+        assert result["status"] == "polled", result
+        with tenant_context(acme.tenant.pk):
+            moving.refresh_from_db()
+            reached.append(len(moving.timeline["completed"]))
+    assert reached == sorted(reached) and reached[-1] > reached[0], reached
+    with tenant_context(acme.tenant.pk):
+        events = list(TrackingEvent.objects.filter(shipment=moving))
+        keys = [e.dedupe_key for e in events]
+        assert len(keys) == len(set(keys))
+        assert {e.source_name for e in events} == {"dcsa:Simulated carrier"}
+        # The future shipment got an estimate for its next milestone, and no actuals.
+        future = TrackingEvent.objects.filter(shipment=fresh)
+        assert not future.filter(classifier="ACT").exists()
+        assert future.filter(classifier="EST").count() <= 1
+        saved = Integration.objects.get(pk=integration.pk)
+        assert saved.last_poll_error == ""
+        assert saved.poll_cursor  # ISO time of the last run
+        messages = InboundMessage.objects.filter(channel=Channel.POLL)
+        assert not messages.filter(status=MessageStatus.DEAD).exists()
+        assert Shipment.objects.get(pk=moving.pk).status != "booked"

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.celery import app
 from integrations import pipeline
 from integrations.models import InboundMessage, MessageStatus
 from tenancy.context import for_each_tenant, tenant_context
@@ -33,7 +32,7 @@ RECEIVED_GRACE_S = 60
 PROCESSING_GRACE_S = 600
 
 
-@app.task(
+@shared_task(
     bind=True,
     name="integrations.process_message",
     acks_late=True,
@@ -139,7 +138,7 @@ def _process_each(task: Task, ids: list[int]) -> list[dict]:
     return results
 
 
-@app.task(name="integrations.requeue_stale")
+@shared_task(name="integrations.requeue_stale")
 def requeue_stale(
     limit: int = 1000,
     received_grace_s: int = RECEIVED_GRACE_S,

@@ -16,4 +16,6 @@ def publish_on_commit(*, tenant_id: int, payload: dict, topic: str = "ops") -> N
             tenant_group(tenant_id, topic), {"type": "tenant.event", "payload": payload}
         )
 
-    transaction.on_commit(send)
+    # robust: the change is committed; a channel layer that is down costs the live update,
+    # never the request or the worker's batch (pages catch up when they reload).
+    transaction.on_commit(send, robust=True)

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from integrations import selectors, services
 from integrations.api.serializers import IntegrationIn, IntegrationOut
 from integrations.models import Integration
-from integrations.polling import services as polling
+from integrations.polling import tasks as polling
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
 from tenancy.models import ApiScope
 

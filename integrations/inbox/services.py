@@ -3,7 +3,8 @@
 ``integrations.inbox_sweep`` (beat; integrations.inbox.tasks) stores every settled file with
 ``message_store(channel="inbox")`` and, only once that transaction has committed, moves it to
 ``processed/`` with a timestamp prefix. A file that cannot be stored goes to ``failed/`` next
-to a ``.error.txt`` saying why. A file is never deleted, and never moved to ``processed/`` unless it was stored.
+to a ``.error.txt`` saying why. A file is never deleted, and never moved to ``processed/``
+unless it was stored.
 """
 
 from __future__ import annotations

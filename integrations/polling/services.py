@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.errors import IngestError
 from integrations.models import Channel, Integration
 from integrations.polling.adapters import AdapterError, adapter_for
 from integrations.services import message_store
@@ -104,18 +103,3 @@ def integration_poll(*, integration_id: int, force: bool = False) -> PollOutcome
     integration.last_poll_error = outcome.error[:2000]
     integration.save(update_fields=["last_polled_at", "last_poll_error"])
     return outcome
-
-
-def integration_poll_now(*, integration: Integration) -> None:
-    """Poll the carrier after commit, even if the integration is not due."""
-    from integrations.polling.tasks import poll_integration
-
-    if not integration.poll_adapter:
-        raise IngestError("This integration has no poll adapter.", code="not_polling", status=409)
-    tenant_id, integration_id = integration.tenant_id, integration.pk
-    transaction.on_commit(
-        lambda: poll_integration.delay(
-            tenant_id=tenant_id, integration_id=integration_id, force=True
-        ),
-        robust=True,
-    )

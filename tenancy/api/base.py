@@ -11,9 +11,10 @@ Every concrete view declares three maps, explicitly (nothing is inherited from h
 * ``scope_map``: HTTP method -> API key scopes of which the key needs one (``{}``: no key);
 * ``customer_scope``: the ORM path from the view's objects to their customer account id
   (``"customer_account_id"`` for shipments, ``"shipment__customer_account_id"`` for what
-  hangs off a shipment), or ``None`` when the view is not for customer-limited callers at
-  all (they get 403), or ``CALLER_ONLY`` for a view about the caller itself. Customer-limited callers are customer members and API keys limited to
-  some customer accounts; ``scoped`` / ``get_scoped`` filter every list and detail for them.
+  hangs off a shipment); ``None`` when the view is not for customer-limited callers at all
+  (they get 403); ``CALLER_ONLY`` for a view about the caller itself. Customer-limited
+  callers are customer members and API keys limited to some customer accounts; ``scoped``
+  and ``get_scoped`` filter every list and detail for them.
 """
 
 from __future__ import annotations

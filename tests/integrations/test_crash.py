@@ -265,3 +265,45 @@ def test_stale_messages_are_requeued_and_fresh_ones_left_alone():
     counts = requeue_stale.apply().get()
     assert counts[tenant.pk] == 2  # the third is fresh: its own task is still on its way
     app.control.purge()
+
+
+def _buggy_parse(data: bytes, context) -> None:
+    raise RuntimeError("a parser bug on odd input")
+
+
+def test_one_message_that_trips_a_bug_dies_alone_and_its_batch_mates_apply(monkeypatch):
+    """The batch fails as a whole, then each message runs alone: only the culprit is dead.
+
+    The bug is a format plugin whose parser raises (registered for this test only): nothing
+    of the pipeline or the task is patched."""
+    from integrations import formats
+    from integrations.models import DeadLetter
+    from integrations.parsers.base import Format
+    from integrations.tasks import process_message
+
+    monkeypatch.setitem(formats.FORMATS, "buggy", Format("buggy", "Buggy", _buggy_parse))
+    tenant = tenant_create(slug="batch-poison", name="Batch poison")
+    posts = benchmarks._prepare(tenant, 4, 2)
+    with tenant_context(tenant.pk):
+        good = [
+            message_store(
+                integration=Integration.objects.get(secret=secret), channel="webhook", body=body
+            ).pk
+            for _, body, secret in posts[:3]
+        ]
+        poison = message_store(
+            integration=None, channel="upload", body=b"odd", format_hint="buggy"
+        ).pk
+    # One delivery takes every waiting message of the tenant into its batch.
+    process_message.apply(kwargs={"tenant_id": tenant.pk, "message_id": good[0]}).get()
+    with tenant_context(tenant.pk):
+        statuses = dict(InboundMessage.objects.values_list("pk", "status"))
+        assert {pk: statuses[pk] for pk in good} == dict.fromkeys(good, MessageStatus.PROCESSED)
+        assert statuses[poison] == MessageStatus.DEAD
+        [letter] = DeadLetter.objects.filter(message_id=poison)
+        assert "a parser bug on odd input" in letter.reason
+        assert not DeadLetter.objects.filter(message_id__in=good).exists()
+        applied = TrackingEvent.objects.filter(inbound_message_id__in=good).count()
+        assert applied == sum(
+            m.events_parsed for m in InboundMessage.objects.filter(pk__in=good)
+        ) > 0

@@ -79,3 +79,60 @@ def test_member_receives_own_tenant_events_only(personas):
 def test_group_names_are_tenant_prefixed_and_safe():
     assert tenant_group(7, "shipment 12/ä") == "tenant-7.shipment-12--"
     assert asyncio  # the module is used by the async tests above
+
+
+def test_a_committed_timeline_change_reaches_the_ops_feed_of_its_tenant_only(personas):
+    """shipments.live is subscribed to the timeline hook: recording an event publishes it."""
+    from datetime import UTC, datetime
+
+    from milestones.services import templates_install_defaults
+    from shipments.models import Classifier, SourceKind
+    from shipments.services import NewEvent, events_record, shipment_create
+    from tenancy.context import tenant_context
+
+    def record() -> int:
+        with tenant_context(personas.tenant.pk):
+            templates_install_defaults()
+            shipment = shipment_create(
+                mode="road_ftl",
+                references=[("tracking_number", "LIVE-1")],
+                booked_at=datetime(2026, 3, 1, 8, tzinfo=UTC),
+            )
+        with tenant_context(personas.tenant.pk):
+            events_record(
+                events=[
+                    NewEvent(
+                        shipment_id=shipment.pk,
+                        milestone="picked_up",
+                        occurred_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+                        classifier=Classifier.ACTUAL,
+                        source_kind=SourceKind.INTEGRATION,
+                        source_name="test",
+                        dedupe_key="live-1",
+                    )
+                ]
+            )
+        return shipment.pk
+
+    async def scenario():
+        member = await sync_to_async(personas.client)("member")
+        outsider = await sync_to_async(personas.client)("outsider")
+        ours, connected, _ = await _connect(_headers(member))
+        assert connected
+        theirs, connected, _ = await _connect(_headers(outsider))
+        assert connected
+        shipment_id = await sync_to_async(record)()
+        created = await ours.receive_json_from(timeout=5)
+        assert created["type"] == "timeline.changed" and created["shipment_ids"] == [shipment_id]
+        picked_up = await ours.receive_json_from(timeout=5)
+        assert picked_up == {
+            "type": "timeline.changed",
+            "count": 1,
+            "shipment_ids": [shipment_id],
+            "truncated": False,
+        }
+        assert await theirs.receive_nothing(timeout=0.5)
+        await ours.disconnect()
+        await theirs.disconnect()
+
+    async_to_sync(scenario)()

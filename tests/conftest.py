@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from tests import access
+
 pytest_plugins = ["tests.fixtures"]
 
 
@@ -43,12 +45,38 @@ def _grant_truncate_for_flush(owner) -> None:
         cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {app_role}")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit counters and cached values must not leak from one test into the next."""
-    from django.core.cache import cache
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+)
 
-    cache.clear()
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Rate-limit counters and cached values must not leak from one test into the next.
+
+    Only for tests that use the database (and so the running services): pure tests (parsers,
+    the engine, the import graph) run with no PostgreSQL and no Redis at all."""
+    uses_services = bool(DATABASE_FIXTURES & set(request.fixturenames)) or bool(
+        request.node.get_closest_marker("django_db")
+    )
+    if uses_services:
+        from django.core.cache import cache
+
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _prove_covered_urls(request):
+    """A test marked @covers_url must really request each URL it claims (tests/access.py)."""
+    names = getattr(getattr(request, "function", None), "covers_urls", ())
+    if not names:
+        yield
+        return
+    with access.recording() as seen:
+        yield
+    missing = access.unproven(names, seen)
+    if missing:
+        pytest.fail(f"@covers_url claims {missing} but the test never requested them")
 
 
 def pytest_collection_modifyitems(config, items):

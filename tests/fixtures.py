@@ -10,7 +10,7 @@ from django.test import Client
 from tenancy.context import tenant_context
 from tenancy.middleware import SESSION_TENANT_KEY
 from tenancy.models import MembershipCustomerAccount, Role, Tenant, User
-from tests.factories import (
+from tests.tenancy.factories import (
     CustomerAccountFactory,
     MembershipFactory,
     TenantFactory,

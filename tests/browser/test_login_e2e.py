@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.access import covers_url
-from tests.factories import TEST_PASSWORD, MembershipFactory
+from tests.tenancy.factories import TEST_PASSWORD, MembershipFactory
 
 pytestmark = pytest.mark.browser
 

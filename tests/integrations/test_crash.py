@@ -304,6 +304,6 @@ def test_one_message_that_trips_a_bug_dies_alone_and_its_batch_mates_apply(monke
         assert "a parser bug on odd input" in letter.reason
         assert not DeadLetter.objects.filter(message_id__in=good).exists()
         applied = TrackingEvent.objects.filter(inbound_message_id__in=good).count()
-        assert applied == sum(
-            m.events_parsed for m in InboundMessage.objects.filter(pk__in=good)
-        ) > 0
+        assert (
+            applied == sum(m.events_parsed for m in InboundMessage.objects.filter(pk__in=good)) > 0
+        )

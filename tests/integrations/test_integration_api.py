@@ -12,6 +12,7 @@ from tenancy.context import tenant_context
 from tenancy.models import AuditLog
 from tenancy.services import api_key_issue
 from tests.access import covers_url
+from tests.integrations.factories import IntegrationFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -35,16 +36,6 @@ def queued(monkeypatch):
     calls = []
     monkeypatch.setattr(polling.poll_integration, "delay", lambda **kw: calls.append(kw))
     return calls
-
-
-def _integration(tenant, **kwargs):
-    with tenant_context(tenant.pk):
-        return Integration.objects.create(
-            name=kwargs.pop("name", "Carrier"),
-            kind="dcsa",
-            poll_adapter=kwargs.pop("poll_adapter", "simulated"),
-            **kwargs,
-        )
 
 
 def _audit(tenant, action):
@@ -102,7 +93,9 @@ def test_validation_errors_name_the_field(personas):
         response = client.post(reverse(LIST), payload, content_type="application/json")
         assert response.status_code == 400, (field, response.content)
         assert field in response.json()["error"]["fields"], (field, response.json())
-    integration = _integration(personas.tenant)
+    integration = IntegrationFactory(
+        tenant=personas.tenant, name="Carrier", kind="dcsa", poll_adapter="simulated"
+    )
     patched = client.patch(
         reverse(DETAIL, args=[integration.pk]),
         {"poll_interval_s": 5},
@@ -114,8 +107,10 @@ def test_validation_errors_name_the_field(personas):
 
 @covers_url("ingest-integration-detail")
 def test_patch_updates_audits_and_keeps_masked_credentials(personas):
-    integration = _integration(
-        personas.tenant,
+    integration = IntegrationFactory(
+        tenant=personas.tenant,
+        name="Carrier",
+        kind="dcsa",
         poll_adapter="dcsa_v2",
         poll_config={"base_url": "https://a.example", "headers": {"API-Key": "old-key"}},
     )
@@ -140,7 +135,9 @@ def test_patch_updates_audits_and_keeps_masked_credentials(personas):
 
 @covers_url("ingest-integration-rotate-secret")
 def test_rotate_secret_returns_the_new_secret_once(personas):
-    integration = _integration(personas.tenant)
+    integration = IntegrationFactory(
+        tenant=personas.tenant, name="Carrier", kind="dcsa", poll_adapter="simulated"
+    )
     response = personas.client("ops").post(reverse(ROTATE, args=[integration.pk]))
     assert response.status_code == 200
     secret = response.json()["secret"]
@@ -153,14 +150,18 @@ def test_rotate_secret_returns_the_new_secret_once(personas):
 
 @covers_url("ingest-integration-poll")
 def test_poll_now_enqueues_the_poll(personas, queued, django_capture_on_commit_callbacks):
-    integration = _integration(personas.tenant)
+    integration = IntegrationFactory(
+        tenant=personas.tenant, name="Carrier", kind="dcsa", poll_adapter="simulated"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = personas.client("ops").post(reverse(POLL, args=[integration.pk]))
     assert response.status_code == 202
     assert queued == [
         {"tenant_id": personas.tenant.pk, "integration_id": integration.pk, "force": True}
     ]
-    webhook_only = _integration(personas.tenant, name="Push", poll_adapter="")
+    webhook_only = IntegrationFactory(
+        tenant=personas.tenant, kind="dcsa", name="Push", poll_adapter=""
+    )
     refused = personas.client("ops").post(reverse(POLL, args=[webhook_only.pk]))
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_polling"
@@ -173,7 +174,9 @@ def test_poll_now_enqueues_the_poll(personas, queued, django_capture_on_commit_c
     "ingest-integration-poll",
 )
 def test_other_roles_outsiders_and_anonymous_are_refused(personas, queued):
-    integration = _integration(personas.tenant)
+    integration = IntegrationFactory(
+        tenant=personas.tenant, name="Carrier", kind="dcsa", poll_adapter="simulated"
+    )
     item_urls = [reverse(n, args=[integration.pk]) for n in (DETAIL, ROTATE, POLL)]
     for role in ("sales", "finance", "customer", "driver"):
         client = personas.client(role)
@@ -207,7 +210,9 @@ def test_other_roles_outsiders_and_anonymous_are_refused(personas, queued):
     "ingest-integration-poll",
 )
 def test_ingest_api_keys_may_only_read(personas, queued):
-    integration = _integration(personas.tenant)
+    integration = IntegrationFactory(
+        tenant=personas.tenant, name="Carrier", kind="dcsa", poll_adapter="simulated"
+    )
     headers = {"Authorization": f"Bearer {_key(personas.tenant, ['ingest'])}"}
     client = Client()
     assert client.get(reverse(LIST), headers=headers).status_code == 200

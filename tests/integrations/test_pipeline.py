@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,12 @@ from integrations import pipeline, services
 from integrations.errors import IngestError
 from integrations.models import DeadLetter, HeldEvent, InboundMessage, MessageStatus
 from integrations.webhooks.signing import signature_for
-from shipments.models import TrackingEvent
-from shipments.services import shipment_create
 from tenancy.context import tenant_context
 from tenancy.services import api_key_issue
 from tests.access import covers_url
+from tests.integrations.factories import IntegrationFactory
 from tests.shared_examples import EXAMPLES
+from tests.shipments.factories import ShipmentFactory, events_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -37,28 +36,6 @@ X12_SMALL = (
 @pytest.fixture(autouse=True)
 def _tasks_in_process(eager_celery):
     """These tests need no worker: tasks run in the test process."""
-
-
-def _integration(tenant, **kwargs):
-    with tenant_context(tenant.pk):
-        return services.integration_create(
-            name=kwargs.pop("name", "Carrier"), kind=kwargs.pop("kind", "x12"), **kwargs
-        )
-
-
-def _shipment(tenant, *references, mode="road_ftl"):
-    with tenant_context(tenant.pk):
-        return shipment_create(
-            mode=mode, references=list(references), booked_at=datetime(2026, 3, 1, tzinfo=UTC)
-        )
-
-
-def _events(tenant, shipment=None):
-    with tenant_context(tenant.pk):
-        events = TrackingEvent.objects.all()
-        if shipment is not None:
-            events = events.filter(shipment=shipment)
-        return list(events.order_by("occurred_at", "id"))
 
 
 def _message(tenant, message_id):
@@ -91,8 +68,10 @@ def _store_and_process(tenant, integration, body):
 
 @covers_url("ingest-webhook")
 def test_webhook_stores_then_processes_x12_into_events(acme, django_capture_on_commit_callbacks):
-    integration = _integration(acme.tenant, partner_name="ABCD Freight")
-    shipment = _shipment(acme.tenant, ("shipment_id", "SHIP001"))
+    integration = IntegrationFactory(
+        tenant=acme.tenant, name="Carrier", partner_name="ABCD Freight"
+    )
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "SHIP001")])
     response = _post_webhook(
         Client(),
         _webhook_url(acme.tenant, integration),
@@ -106,7 +85,7 @@ def test_webhook_stores_then_processes_x12_into_events(acme, django_capture_on_c
     assert bytes(message.body) == X12.read_bytes()
     assert message.status == MessageStatus.PARTIALLY_FAILED  # the fixture has 2 DST errors
     assert message.format == "x12"
-    events = _events(acme.tenant, shipment)
+    events = events_of(acme.tenant, shipment)
     assert [e.milestone for e in events] == ["picked_up", "arrived", "departed"]
     assert {e.source_name for e in events} == {"x12:ABCD Freight"}
     assert all(e.inbound_message_id == message.pk for e in events)
@@ -123,8 +102,10 @@ def test_webhook_stores_then_processes_x12_into_events(acme, django_capture_on_c
 
 @covers_url("ingest-webhook")
 def test_dcsa_webhook_with_valid_signature_applies_events(acme, django_capture_on_commit_callbacks):
-    integration = _integration(acme.tenant, kind="dcsa", name="Ocean carrier")
-    shipment = _shipment(acme.tenant, ("booking", "ABC123123123"), mode="ocean_fcl")
+    integration = IntegrationFactory(tenant=acme.tenant, kind="dcsa", name="Ocean carrier")
+    shipment = ShipmentFactory(
+        tenant=acme.tenant, references=[("booking", "ABC123123123")], mode="ocean_fcl"
+    )
     body = DCSA.read_bytes()
     response = _post_webhook(
         Client(),
@@ -134,7 +115,7 @@ def test_dcsa_webhook_with_valid_signature_applies_events(acme, django_capture_o
         django_capture_on_commit_callbacks,
     )
     assert response.status_code == 202, response.content
-    events = _events(acme.tenant, shipment)
+    events = events_of(acme.tenant, shipment)
     assert "arrived" in {e.milestone for e in events}
     message = _message(acme.tenant, response.json()["message_id"])
     assert message.status == MessageStatus.PROCESSED
@@ -149,7 +130,7 @@ def test_dcsa_webhook_with_valid_signature_applies_events(acme, django_capture_o
         django_capture_on_commit_callbacks,
     )
     assert again.status_code == 202
-    assert len(_events(acme.tenant, shipment)) == len(events)
+    assert len(events_of(acme.tenant, shipment)) == len(events)
     assert _message(acme.tenant, again.json()["message_id"]).status == MessageStatus.DUPLICATE
 
 
@@ -164,8 +145,10 @@ def test_dcsa_webhook_with_valid_signature_applies_events(acme, django_capture_o
 )
 @covers_url("ingest-webhook")
 def test_bad_signature_is_401_and_stored_dead(acme, headers, django_capture_on_commit_callbacks):
-    integration = _integration(acme.tenant, kind="dcsa")
-    shipment = _shipment(acme.tenant, ("booking", "ABC123123123"), mode="ocean_fcl")
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier", kind="dcsa")
+    shipment = ShipmentFactory(
+        tenant=acme.tenant, references=[("booking", "ABC123123123")], mode="ocean_fcl"
+    )
     body = DCSA.read_bytes()
     response = _post_webhook(
         Client(),
@@ -176,7 +159,7 @@ def test_bad_signature_is_401_and_stored_dead(acme, headers, django_capture_on_c
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "bad_signature"
-    assert _events(acme.tenant, shipment) == []
+    assert events_of(acme.tenant, shipment) == []
     with tenant_context(acme.tenant.pk):
         message = InboundMessage.objects.get()
         assert message.status == MessageStatus.DEAD
@@ -186,12 +169,12 @@ def test_bad_signature_is_401_and_stored_dead(acme, headers, django_capture_on_c
         # A refused message is never replayed into events.
         with pytest.raises(IngestError):
             services.dead_letter_replay(dead_letter=letter)
-    assert _events(acme.tenant, shipment) == []
+    assert events_of(acme.tenant, shipment) == []
 
 
 @covers_url("ingest-webhook")
 def test_duplicated_signature_header_is_refused(acme, django_capture_on_commit_callbacks):
-    integration = _integration(acme.tenant, kind="dcsa")
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier", kind="dcsa")
     body = DCSA.read_bytes()
     good = signature_for(integration.secret, body)
     response = _post_webhook(
@@ -206,7 +189,7 @@ def test_duplicated_signature_header_is_refused(acme, django_capture_on_commit_c
 
 @covers_url("ingest-webhook")
 def test_webhook_cross_tenant_token_is_404(acme, django_capture_on_commit_callbacks):
-    other_integration = _integration(acme.other_tenant)
+    other_integration = IntegrationFactory(tenant=acme.other_tenant, name="Carrier")
     body = X12_SMALL
     url = reverse("ingest-webhook", args=[acme.tenant.pk, other_integration.token])
     response = _post_webhook(
@@ -227,7 +210,7 @@ def test_webhook_cross_tenant_token_is_404(acme, django_capture_on_commit_callba
 
 
 def test_unparseable_body_is_a_dead_letter(acme):
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
     message_id = _store_and_process(acme.tenant, integration, b"this is not EDI at all")
     assert _message(acme.tenant, message_id).status == MessageStatus.DEAD
     [letter] = _letters(acme.tenant, message_id)
@@ -236,29 +219,29 @@ def test_unparseable_body_is_a_dead_letter(acme):
 
 
 def test_unmatched_events_are_held_then_applied_when_the_shipment_appears(acme):
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
     message_id = _store_and_process(acme.tenant, integration, X12_SMALL)
     message = _message(acme.tenant, message_id)
     assert message.events_applied == 0
     assert message.events_held == 2  # AF and D1; ZZ is a dead letter
     # Creating the shipment applies the held events through shipments.hooks.
-    shipment = _shipment(acme.tenant, ("tracking_number", "PRO777"))
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("tracking_number", "PRO777")])
     with tenant_context(acme.tenant.pk):
         assert pipeline.apply_held_for_new_references(["PRO777"]) == 0
         assert not HeldEvent.objects.filter(applied_at__isnull=True).exists()
-    assert [e.milestone for e in _events(acme.tenant, shipment)] == ["picked_up", "delivered"]
+    assert [e.milestone for e in events_of(acme.tenant, shipment)] == ["picked_up", "delivered"]
     message = _message(acme.tenant, message_id)
     assert (message.events_applied, message.events_held) == (2, 0)
 
 
 def test_replay_after_adding_an_override_mapping(acme):
-    integration = _integration(acme.tenant)
-    shipment = _shipment(acme.tenant, ("shipment_id", "REF777"))
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "REF777")])
     message_id = _store_and_process(acme.tenant, integration, X12_SMALL)
     assert _message(acme.tenant, message_id).status == MessageStatus.PARTIALLY_FAILED
     [letter] = _letters(acme.tenant, message_id)
     assert "unmapped code 'ZZ'" in letter.reason
-    assert len(_events(acme.tenant, shipment)) == 2
+    assert len(events_of(acme.tenant, shipment)) == 2
 
     with tenant_context(acme.tenant.pk):
         services.dead_letter_replay(dead_letter=letter)  # nothing fixed yet
@@ -270,15 +253,15 @@ def test_replay_after_adding_an_override_mapping(acme):
         letter = services.dead_letter_replay(dead_letter=letter)
     assert letter.resolved_at is not None
     assert letter.replay_count == 2
-    milestones = [e.milestone for e in _events(acme.tenant, shipment)]
+    milestones = [e.milestone for e in events_of(acme.tenant, shipment)]
     assert milestones == ["picked_up", "arrived", "delivered"]
     assert _message(acme.tenant, message_id).status == MessageStatus.PROCESSED
     assert len(_letters(acme.tenant, message_id)) == 1
 
 
 def test_processing_twice_records_events_once(acme):
-    integration = _integration(acme.tenant)
-    shipment = _shipment(acme.tenant, ("shipment_id", "REF777"))
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "REF777")])
     with tenant_context(acme.tenant.pk):
         message = services.message_store(
             integration=integration, channel="upload", body=X12_SMALL, content_type=""
@@ -286,7 +269,7 @@ def test_processing_twice_records_events_once(acme):
         pipeline.process_messages([message.pk])
         pipeline.process_messages([message.pk])
         pipeline.process_messages([message.pk], force=True)  # a redelivered, crashed run
-    assert len(_events(acme.tenant, shipment)) == 2
+    assert len(events_of(acme.tenant, shipment)) == 2
     message = _message(acme.tenant, message.pk)
     assert message.events_applied == 2
     assert len(_letters(acme.tenant, message.pk)) == 1
@@ -295,7 +278,7 @@ def test_processing_twice_records_events_once(acme):
 def test_task_gives_up_into_a_dead_letter(acme, monkeypatch):
     from integrations.tasks import process_message
 
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
     with tenant_context(acme.tenant.pk):
         message = services.message_store(
             integration=integration, channel="upload", body=X12_SMALL, content_type=""
@@ -324,7 +307,7 @@ def _key(tenant, scopes):
 
 @covers_url("ingest-messages", "ingest-message-detail")
 def test_api_key_upload_and_status(acme, django_capture_on_commit_callbacks):
-    shipment = _shipment(acme.tenant, ("shipment_id", "REF777"))
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "REF777")])
     key = _key(acme.tenant, ["ingest"])
     with django_capture_on_commit_callbacks(execute=True):
         response = Client().post(
@@ -335,7 +318,7 @@ def test_api_key_upload_and_status(acme, django_capture_on_commit_callbacks):
         )
     assert response.status_code == 202, response.content
     message_id = response.json()["message_id"]
-    assert len(_events(acme.tenant, shipment)) == 2
+    assert len(events_of(acme.tenant, shipment)) == 2
     detail = Client().get(
         reverse("ingest-message-detail", args=[message_id]),
         headers={"Authorization": f"Bearer {key}"},
@@ -374,7 +357,7 @@ def test_api_key_upload_and_status(acme, django_capture_on_commit_callbacks):
 def test_multipart_upload_by_ops_and_roles(acme, django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
     with django_capture_on_commit_callbacks(execute=True):
         response = acme.client("ops").post(
             reverse("ingest-messages"),
@@ -415,8 +398,8 @@ def test_oversized_upload_is_413_and_recorded_dead(acme, settings):
     "ingest-message-detail",
 )
 def test_dead_letter_api_for_ops_only(acme):
-    integration = _integration(acme.tenant)
-    shipment = _shipment(acme.tenant, ("shipment_id", "REF777"))
+    integration = IntegrationFactory(tenant=acme.tenant, name="Carrier")
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "REF777")])
     message_id = _store_and_process(acme.tenant, integration, X12_SMALL)
     [letter] = _letters(acme.tenant, message_id)
     ops = acme.client("ops")
@@ -456,5 +439,5 @@ def test_dead_letter_api_for_ops_only(acme):
     replay_all = acme.client("admin").post(reverse("ingest-dead-letters-replay-all"))
     assert replay_all.status_code == 200
     assert replay_all.json() == {"replayed": 1, "resolved": 1, "messages": 1}
-    assert len(_events(acme.tenant, shipment)) == 3
+    assert len(events_of(acme.tenant, shipment)) == 3
     assert outsider.post(reverse("ingest-dead-letters-replay-all")).json()["replayed"] == 0

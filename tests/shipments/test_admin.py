@@ -9,8 +9,8 @@ from shipments.services import events_record
 from tenancy.context import tenant_context
 from tenancy.middleware import SESSION_TENANT_KEY
 from tenancy.models import Role
-from tests.factories import MembershipFactory, UserFactory
 from tests.shipments.conftest import BOOKED, act, hours, new_shipment
+from tests.tenancy.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

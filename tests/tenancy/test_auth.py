@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.access import covers_url
-from tests.factories import TEST_PASSWORD, MembershipFactory, TenantFactory
+from tests.tenancy.factories import TEST_PASSWORD, MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +105,7 @@ def test_switching_to_a_tenant_you_do_not_belong_to_is_404(personas):
 
 @covers_url("home")
 def test_user_without_tenant_gets_a_clear_page(db):
-    from tests.factories import UserFactory
+    from tests.tenancy.factories import UserFactory
 
     client = Client()
     client.force_login(UserFactory())

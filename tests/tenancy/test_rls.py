@@ -10,7 +10,7 @@ from django.db.utils import ProgrammingError
 from tenancy.context import TenantContextMissing, set_db_context, tenant_context
 from tenancy.models import CustomerAccount, TenantOwned
 from tenancy.rls import POLICY_NAME, tenant_owned_models
-from tests.factories import CustomerAccountFactory, TenantFactory
+from tests.tenancy.factories import CustomerAccountFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.db import connection
 from config.celery import app
 from tenancy.models import CustomerAccount
 from tenancy.tasks import TenantTask
-from tests.factories import CustomerAccountFactory, TenantFactory
+from tests.tenancy.factories import CustomerAccountFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -25,12 +25,12 @@ from integrations.models import (
     ProposalStatus,
     ProposedUpdate,
 )
-from shipments.models import SourceKind, TrackingEvent
-from shipments.services import shipment_create
+from shipments.models import SourceKind
 from tenancy.context import tenant_context
 from tenancy.models import AuditLog
 from tenancy.services import api_key_issue
 from tests.access import covers_url
+from tests.shipments.factories import ShipmentFactory, events_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -111,17 +111,10 @@ def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-def _shipment(tenant, *references):
-    with tenant_context(tenant.pk):
-        return shipment_create(
-            mode="road_ftl",
-            references=list(references),
-            booked_at=datetime(2026, 3, 1, tzinfo=UTC),
-        )
-
-
 def _pod_shipment(tenant):
-    return _shipment(tenant, ("container", CONTAINER), ("tracking_number", TRACKING))
+    return ShipmentFactory(
+        tenant=tenant, references=[("container", CONTAINER), ("tracking_number", TRACKING)]
+    )
 
 
 def _upload(client, body, capture, name="pod.pdf", headers=None, **data):
@@ -142,11 +135,6 @@ def _message(tenant, message_id):
 def _proposal(tenant, message_id):
     with tenant_context(tenant.pk):
         return ProposedUpdate.objects.get(message_id=message_id)
-
-
-def _events(tenant, shipment):
-    with tenant_context(tenant.pk):
-        return list(TrackingEvent.objects.filter(shipment=shipment).order_by("id"))
 
 
 def _key(tenant, scopes):
@@ -261,7 +249,7 @@ def test_confident_pod_is_applied_automatically(acme, django_capture_on_commit_c
     assert proposal.occurred_at == datetime(2026, 3, 12, 13, 5, tzinfo=UTC)
     assert {"kind": "container", "value": CONTAINER, "valid": True} in proposal.references
     assert "Received by" in proposal.extracted_text
-    [event] = _events(acme.tenant, shipment)
+    [event] = events_of(acme.tenant, shipment, order=("id",))
     assert event.pk == proposal.event_id
     assert event.milestone == "delivered"
     assert event.source_kind == SourceKind.INTEGRATION
@@ -271,7 +259,7 @@ def test_confident_pod_is_applied_automatically(acme, django_capture_on_commit_c
 
     # Processing again (a redelivered task, a replay) changes nothing.
     _process(acme.tenant, message_id, force=True)
-    assert len(_events(acme.tenant, shipment)) == 1
+    assert len(events_of(acme.tenant, shipment, order=("id",))) == 1
     with tenant_context(acme.tenant.pk):
         assert ProposedUpdate.objects.count() == 1
 
@@ -295,7 +283,7 @@ def test_below_threshold_waits_for_ops_and_threshold_is_per_tenant(acme):
     assert proposal.status == ProposalStatus.PENDING
     assert proposal.confidence == pytest.approx(0.9)
     assert proposal.shipment_id == shipment.pk and proposal.milestone == "delivered"
-    assert _events(acme.tenant, shipment) == []
+    assert events_of(acme.tenant, shipment, order=("id",)) == []
     assert _message(acme.tenant, message.pk).status == MessageStatus.PROCESSED
 
     with tenant_context(acme.tenant.pk):
@@ -303,7 +291,7 @@ def test_below_threshold_waits_for_ops_and_threshold_is_per_tenant(acme):
     again = _store(acme.tenant, make_pdf([*POD_NO_CONTAINER, "Delivery note: DN-1"]))
     _process(acme.tenant, again.pk)
     assert _proposal(acme.tenant, again.pk).status == ProposalStatus.AUTO_APPLIED
-    assert len(_events(acme.tenant, shipment)) == 1
+    assert len(events_of(acme.tenant, shipment, order=("id",))) == 1
 
 
 def test_no_matching_shipment_stays_pending(acme):
@@ -324,7 +312,7 @@ def test_other_tenants_shipment_is_never_matched(acme):
 
 @covers_url("ingest-documents")
 def test_hints_and_unknown_shipment_hint(acme, django_capture_on_commit_callbacks):
-    shipment = _shipment(acme.tenant, ("shipment_id", "S-1"))
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "S-1")])
     other = _pod_shipment(acme.other_tenant)
     client = acme.client("admin")
     refused = _upload(
@@ -424,7 +412,7 @@ def test_without_ocr_engine_images_are_dead_lettered_then_replayed(acme, monkeyp
 )
 def test_ocr_reads_an_image_document(acme):
     assert shutil.which("tesseract"), "tesseract missing: run scripts/ocr.sh (as root)"
-    shipment = _shipment(acme.tenant, ("tracking_number", "TRK778899"))
+    shipment = ShipmentFactory(tenant=acme.tenant, references=[("tracking_number", "TRK778899")])
     lines = [
         "PROOF OF DELIVERY",
         "Tracking No: TRK778899",
@@ -487,7 +475,7 @@ def test_ops_list_and_confirm_with_overrides(acme):
     assert confirmed.status_code == 200, confirmed.content
     body = confirmed.json()
     assert body["status"] == "applied" and body["decided_by"] == "ops@acme.test"
-    [event] = _events(acme.tenant, shipment)
+    [event] = events_of(acme.tenant, shipment, order=("id",))
     assert event.pk == body["event_id"]
     assert event.milestone == "proof_of_delivery"
     assert event.occurred_at == datetime(2026, 3, 12, 15, 0, tzinfo=UTC)
@@ -501,12 +489,12 @@ def test_ops_list_and_confirm_with_overrides(acme):
     again = ops.post(url, {}, content_type="application/json")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_decided"
-    assert len(_events(acme.tenant, shipment)) == 1
+    assert len(events_of(acme.tenant, shipment, order=("id",))) == 1
 
 
 @covers_url("ingest-document-proposal-confirm")
 def test_confirm_needs_what_the_document_did_not_say(acme):
-    other = _shipment(acme.tenant, ("shipment_id", "S-2"))
+    other = ShipmentFactory(tenant=acme.tenant, references=[("shipment_id", "S-2")])
     message = _store(acme.tenant, make_pdf(["PROOF OF DELIVERY", "Signed by J. Smith"]))
     _process(acme.tenant, message.pk)
     proposal = _proposal(acme.tenant, message.pk)
@@ -525,7 +513,7 @@ def test_confirm_needs_what_the_document_did_not_say(acme):
         content_type="application/json",
     )
     assert ok.status_code == 200, ok.content
-    assert [e.milestone for e in _events(acme.tenant, other)] == ["delivered"]
+    assert [e.milestone for e in events_of(acme.tenant, other, order=("id",))] == ["delivered"]
 
 
 @covers_url("ingest-document-proposal-reject", "ingest-document-proposal-confirm")
@@ -551,7 +539,7 @@ def test_reject_needs_a_reason_and_is_final(acme):
     )
     assert confirm.status_code == 409
     assert ops.post(url, {"reason": "again"}, content_type="application/json").status_code == 409
-    assert _events(acme.tenant, shipment) == []
+    assert events_of(acme.tenant, shipment, order=("id",)) == []
     # Reprocessing a decided document does not reopen it.
     _process(acme.tenant, proposal.message_id, force=True)
     assert _proposal(acme.tenant, proposal.message_id).status == ProposalStatus.REJECTED
@@ -591,7 +579,7 @@ def test_another_tenants_proposal_is_404(acme):
         == 404
     )
     assert _proposal(acme.tenant, proposal.message_id).status == ProposalStatus.PENDING
-    assert _events(acme.tenant, shipment) == []
+    assert events_of(acme.tenant, shipment, order=("id",)) == []
 
 
 @covers_url(

@@ -15,11 +15,11 @@ from integrations import pipeline, services
 from integrations.feeds import parse as feeds
 from integrations.feeds import services as feed_services
 from integrations.models import DeadLetter, InboundMessage, Integration, MessageStatus
-from shipments.models import TrackingEvent
-from shipments.services import shipment_create
 from tenancy.context import tenant_context
 from tenancy.models import AuditLog
 from tests.access import covers_url
+from tests.integrations.factories import IntegrationFactory
+from tests.shipments.factories import ShipmentFactory, events_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -33,19 +33,10 @@ KNOWN = {"warehouse_received", "departed", "arrived", "customs_cleared", "custom
 
 def _integration(tenant, kind="csv", mapping=None):
     with tenant_context(tenant.pk):
-        integration = services.integration_create(name=f"Feed {kind}", kind=kind)
+        integration = IntegrationFactory(tenant=tenant, name=f"Feed {kind}", kind=kind)
         if mapping is not None:
             feed_services.feed_mapping_save(integration=integration, mapping=mapping)
         return integration
-
-
-def _shipment(tenant, value="SHIP100"):
-    with tenant_context(tenant.pk):
-        return shipment_create(
-            mode="road_ftl",
-            references=[("tracking_number", value)],
-            booked_at=datetime(2026, 3, 1, tzinfo=UTC),
-        )
 
 
 def _process(tenant, integration, body):
@@ -57,11 +48,6 @@ def _process(tenant, integration, body):
         message.refresh_from_db()
         letters = {(d.position, d.reason) for d in DeadLetter.objects.filter(message=message)}
         return message, letters
-
-
-def _events(tenant, shipment):
-    with tenant_context(tenant.pk):
-        return list(TrackingEvent.objects.filter(shipment=shipment).order_by("occurred_at", "id"))
 
 
 # --- mapping validation ---------------------------------------------------------------------
@@ -139,9 +125,9 @@ def test_json_path_resolver_is_small_and_safe():
 
 def test_csv_feed_applies_good_rows_and_dead_letters_bad_ones(acme):
     integration = _integration(acme.tenant, "csv", CSV_MAPPING)
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="SHIP100")
     message, letters = _process(acme.tenant, integration, CSV)
-    events = _events(acme.tenant, shipment)
+    events = events_of(acme.tenant, shipment)
     assert [(e.milestone, e.occurred_at) for e in events] == [
         ("warehouse_received", datetime(2026, 3, 5, 8, 0, tzinfo=UTC)),  # CET = UTC+1
         ("departed", datetime(2026, 3, 6, 13, 30, tzinfo=UTC)),
@@ -161,7 +147,7 @@ def test_csv_feed_applies_good_rows_and_dead_letters_bad_ones(acme):
     # The same rows again (a replay): nothing recorded twice.
     with tenant_context(acme.tenant.pk):
         pipeline.process_messages([message.pk], force=True)
-    assert len(_events(acme.tenant, shipment)) == 2
+    assert len(events_of(acme.tenant, shipment)) == 2
 
 
 def test_dedupe_key_is_per_integration_reference_milestone_and_time():
@@ -174,9 +160,9 @@ def test_dedupe_key_is_per_integration_reference_milestone_and_time():
 
 def test_json_feed_uses_paths_and_the_mapping_zone(acme):
     integration = _integration(acme.tenant, "json", JSON_MAPPING)
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="SHIP100")
     message, letters = _process(acme.tenant, integration, JSON_FEED)
-    events = _events(acme.tenant, shipment)
+    events = events_of(acme.tenant, shipment)
     assert [(e.milestone, e.occurred_at) for e in events] == [
         ("customs_hold", datetime(2026, 3, 7, 7, 0, tzinfo=UTC)),
         ("customs_cleared", datetime(2026, 3, 8, 9, 0, tzinfo=UTC)),
@@ -208,9 +194,9 @@ def test_code_overrides_of_the_integration_also_apply(acme):
         services.integration_set_overrides(
             integration=integration, code_overrides={"XXX": "arrived"}
         )
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="SHIP100")
     _process(acme.tenant, integration, CSV)
-    assert "arrived" in {e.milestone for e in _events(acme.tenant, shipment)}
+    assert "arrived" in {e.milestone for e in events_of(acme.tenant, shipment)}
 
 
 # --- API ------------------------------------------------------------------------------------

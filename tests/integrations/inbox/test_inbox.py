@@ -15,6 +15,7 @@ from milestones.services import templates_install_defaults
 from shipments.models import TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
+from tests.integrations.factories import IntegrationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +41,6 @@ def acme(personas, settings, tmp_path):
     return personas
 
 
-def _integration(tenant, **kwargs):
-    with tenant_context(tenant.pk):
-        return Integration.objects.create(
-            name=kwargs.pop("name", "Drop folder"), kind="x12", inbox_enabled=True, **kwargs
-        )
-
-
 def _drop(folder, name, body, age_s=10.0):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -69,7 +63,7 @@ def _inbox_messages(tenant):
 def test_sweep_creates_folders_stores_files_and_moves_them_after_commit(
     acme, django_capture_on_commit_callbacks
 ):
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Drop folder", inbox_enabled=True)
     with tenant_context(acme.tenant.pk):
         Integration.objects.create(name="Webhook only", kind="x12")
         shipment = shipment_create(
@@ -107,7 +101,7 @@ def test_sweep_creates_folders_stores_files_and_moves_them_after_commit(
 
 
 def test_file_stays_when_the_transaction_rolls_back(acme, django_capture_on_commit_callbacks):
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Drop folder", inbox_enabled=True)
     path = _drop(inbox.inbox_path(acme.tenant, integration), "status.edi", X12_SMALL)
     with (
         django_capture_on_commit_callbacks(execute=True),
@@ -127,7 +121,7 @@ def test_a_file_that_cannot_be_stored_goes_to_failed_with_the_reason(
     acme, settings, django_capture_on_commit_callbacks
 ):
     settings.INGEST_MAX_BODY_BYTES = 50
-    integration = _integration(acme.tenant)
+    integration = IntegrationFactory(tenant=acme.tenant, name="Drop folder", inbox_enabled=True)
     folder = inbox.inbox_path(acme.tenant, integration)
     _drop(folder, "huge.edi", X12_SMALL)
     _sweep(django_capture_on_commit_callbacks)
@@ -141,8 +135,8 @@ def test_a_file_that_cannot_be_stored_goes_to_failed_with_the_reason(
 
 
 def test_tenants_folders_are_separate(acme, django_capture_on_commit_callbacks):
-    mine = _integration(acme.tenant)
-    theirs = _integration(acme.other_tenant)
+    mine = IntegrationFactory(tenant=acme.tenant, name="Drop folder", inbox_enabled=True)
+    theirs = IntegrationFactory(tenant=acme.other_tenant, name="Drop folder", inbox_enabled=True)
     _drop(inbox.inbox_path(acme.other_tenant, theirs), "b.json", b'{"events": []}')
     _sweep(django_capture_on_commit_callbacks)
     assert _inbox_messages(acme.tenant) == []

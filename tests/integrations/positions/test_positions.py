@@ -25,10 +25,10 @@ from integrations.models import (
 )
 from integrations.positions import services as positions
 from shipments.models import TrackingEvent
-from shipments.services import shipment_create
 from tenancy.context import tenant_context
 from tenancy.services import api_key_issue
 from tests.access import covers_url
+from tests.shipments.factories import ShipmentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -39,15 +39,6 @@ T0 = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _tasks_in_process(eager_celery):
     """These tests need no worker: tasks run in the test process."""
-
-
-def _shipment(tenant, value="TRUCK1"):
-    with tenant_context(tenant.pk):
-        return shipment_create(
-            mode="road_ftl",
-            references=[("tracking_number", value)],
-            booked_at=datetime(2026, 3, 1, tzinfo=UTC),
-        )
 
 
 def _key(tenant, scopes=("ingest",)):
@@ -88,7 +79,7 @@ def test_haversine_and_eta():
 
 @covers_url("ingest-field-positions", "ingest-field-stops", "ingest-field-shipment-positions")
 def test_pings_record_trail_latest_and_geofence_events(acme, django_capture_on_commit_callbacks):
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="TRUCK1")
     with tenant_context(acme.tenant.pk):
         IngestPolicy.objects.create(default_stop_radius_m=250, arriving_soon_m=4000)
     ops = acme.client("ops")
@@ -178,7 +169,7 @@ def test_pings_record_trail_latest_and_geofence_events(acme, django_capture_on_c
 
 @covers_url("ingest-field-stops")
 def test_stops_validation_and_access(acme):
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="TRUCK1")
     url = reverse("ingest-field-stops", args=[shipment.pk])
     ops = acme.client("ops")
     for stops, field in [
@@ -205,7 +196,7 @@ def test_stops_validation_and_access(acme):
     assert response.json()["results"][0]["radius_m"] == 300  # model default without a policy
     assert acme.client("driver").get(url).status_code == 200
     # Tenant B's shipment id is simply not found.
-    other = _shipment(acme.other_tenant, "B-ONLY")
+    other = ShipmentFactory(tenant=acme.other_tenant, reference="B-ONLY")
     other_url = reverse("ingest-field-stops", args=[other.pk])
     assert ops.get(other_url).status_code == 404
     assert ops.post(other_url, data=good, content_type="application/json").status_code == 404
@@ -214,7 +205,7 @@ def test_stops_validation_and_access(acme):
 
 @covers_url("ingest-field-positions", "ingest-field-shipment-positions")
 def test_positions_isolation_between_tenants(acme, django_capture_on_commit_callbacks):
-    other = _shipment(acme.other_tenant, "B-TRUCK")
+    other = ShipmentFactory(tenant=acme.other_tenant, reference="B-TRUCK")
     key_a = _key(acme.tenant)
     response = _post(
         Client(),
@@ -271,7 +262,7 @@ def test_positions_bad_bodies_are_400_and_roles(acme):
 def _batch_queries(tenant, n, prefix):
     """Queries to process n pings of 5 shipments that each cross a geofenced stop."""
     for i in range(5):
-        shipment = _shipment(tenant, f"{prefix}{i}")
+        shipment = ShipmentFactory(tenant=tenant, reference=f"{prefix}{i}")
         _stops(tenant, shipment, [{"name": "Mid", "lat": 53.25, "lon": 9.9}])
     per_shipment = n // 5
     pings = [

@@ -14,11 +14,10 @@ from integrations import pipeline
 from integrations.models import Attachment, InboundMessage, MessageStatus
 from integrations.pipeline import parse_stored
 from integrations.scans import parse as scans
-from shipments.models import TrackingEvent
-from shipments.services import shipment_create
 from tenancy.context import tenant_context
 from tenancy.services import api_key_issue
 from tests.access import covers_url
+from tests.shipments.factories import ShipmentFactory, events_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -35,25 +34,11 @@ def eager_celery(settings, tmp_path):
     app.conf.task_always_eager = before
 
 
-def _shipment(tenant, value="SHIP200"):
-    with tenant_context(tenant.pk):
-        return shipment_create(
-            mode="road_ftl",
-            references=[("tracking_number", value)],
-            booked_at=datetime(2026, 3, 1, tzinfo=UTC),
-        )
-
-
-def _events(tenant, shipment):
-    with tenant_context(tenant.pk):
-        return list(TrackingEvent.objects.filter(shipment=shipment).order_by("id"))
-
-
 @covers_url("ingest-field-scans")
 def test_driver_scan_with_photo_and_signature_becomes_an_act_event(
     acme, django_capture_on_commit_callbacks
 ):
-    shipment = _shipment(acme.tenant)
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="SHIP200")
     with django_capture_on_commit_callbacks(execute=True):
         response = acme.client("driver").post(
             reverse("ingest-field-scans"),
@@ -81,7 +66,7 @@ def test_driver_scan_with_photo_and_signature_becomes_an_act_event(
         assert [a.kind for a in attachments] == ["photo", "signature"]
         assert attachments[0].size == len(PNG)
         assert attachments[0].file.read() == PNG
-    [event] = _events(acme.tenant, shipment)
+    [event] = events_of(acme.tenant, shipment, order=("id",))
     assert event.milestone == "delivered"
     assert event.classifier == "ACT"
     assert event.occurred_at == datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
@@ -110,10 +95,10 @@ def test_api_key_json_scan_defaults_time_and_unknown_reference_is_held(
         assert message.events_held == 1
         assert message.status == MessageStatus.PROCESSED
     # The shipment appears later: the held scan is applied.
-    shipment = _shipment(acme.tenant, "NOPE1")
+    shipment = ShipmentFactory(tenant=acme.tenant, reference="NOPE1")
     with tenant_context(acme.tenant.pk):
         pipeline.apply_held_for_new_references(["NOPE1"])
-    [event] = _events(acme.tenant, shipment)
+    [event] = events_of(acme.tenant, shipment, order=("id",))
     assert event.milestone == "picked_up"
     assert event.location == "Dock 4"
     assert event.details["extra"]["scanned_by"]["api_key"]
@@ -201,7 +186,7 @@ def test_scan_roles_and_scopes(acme):
 
 
 def test_scan_of_tenant_a_never_touches_tenant_b(acme, django_capture_on_commit_callbacks):
-    other = _shipment(acme.other_tenant, "SHARED1")
+    other = ShipmentFactory(tenant=acme.other_tenant, reference="SHARED1")
     with django_capture_on_commit_callbacks(execute=True):
         response = acme.client("driver").post(
             reverse("ingest-field-scans"),
@@ -209,7 +194,7 @@ def test_scan_of_tenant_a_never_touches_tenant_b(acme, django_capture_on_commit_
             content_type="application/json",
         )
     assert response.status_code == 202
-    assert _events(acme.other_tenant, other) == []
+    assert events_of(acme.other_tenant, other, order=("id",)) == []
     with tenant_context(acme.tenant.pk):
         assert InboundMessage.objects.get().events_held == 1
 

@@ -18,11 +18,11 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def valid_lat(value: object) -> bool:
-    return _is_number(value) and -90.0 <= float(value) <= 90.0
+    return isinstance(value, int | float) and _is_number(value) and -90.0 <= value <= 90.0
 
 
 def valid_lon(value: object) -> bool:
-    return _is_number(value) and -180.0 <= float(value) <= 180.0
+    return isinstance(value, int | float) and _is_number(value) and -180.0 <= value <= 180.0
 
 
 def _is_number(value: object) -> bool:

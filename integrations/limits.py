@@ -8,6 +8,7 @@ past the limit, so an oversized body is recognised without reading all of it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -61,7 +62,7 @@ def read_limited_body(request: HttpRequest, limit: int | None = None) -> bytes:
     return body
 
 
-def json_object(body: bytes) -> dict:
+def json_object(body: bytes) -> dict[str, Any]:
     """A request body that must be one JSON object; a clear 400 otherwise."""
     try:
         data = json.loads(body)

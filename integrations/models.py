@@ -88,8 +88,14 @@ class MessageStatus(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
 
 
-FINAL_STATUSES = frozenset(
-    {MessageStatus.PROCESSED, MessageStatus.PARTIALLY_FAILED, MessageStatus.DUPLICATE}
+# A message in one of these is done: processing it again needs an explicit replay (force).
+FINISHED_STATUSES = frozenset(
+    {
+        MessageStatus.PROCESSED,
+        MessageStatus.PARTIALLY_FAILED,
+        MessageStatus.DUPLICATE,
+        MessageStatus.DEAD,
+    }
 )
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from integrations import formats
 from integrations.models import (
+    FINISHED_STATUSES,
     Channel,
     DeadLetter,
     HeldEvent,
@@ -214,12 +215,7 @@ def _prepare(
     retractions: list[tuple[InboundMessage, str]],
 ) -> MessageOutcome:
     outcome = MessageOutcome(message.pk, message.status)
-    done = message.status in (
-        MessageStatus.PROCESSED,
-        MessageStatus.PARTIALLY_FAILED,
-        MessageStatus.DUPLICATE,
-        MessageStatus.DEAD,
-    )
+    done = message.status in FINISHED_STATUSES
     if (done and not force) or message.pk in facts.rejected_at_intake:
         outcome.skipped = True
         return outcome

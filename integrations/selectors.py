@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import F, QuerySet
 
-from integrations.models import DeadLetter, HeldEvent, InboundMessage, Integration
+from integrations.models import DeadLetter, InboundMessage, Integration
 from integrations.parsers.base import MILESTONES
 from milestones.default_templates import LABELS
 from milestones.models import MilestoneDefinition
@@ -57,13 +57,6 @@ def dead_letter_list(*, unresolved_only: bool = False) -> QuerySet[DeadLetter]:
     if unresolved_only:
         letters = letters.filter(resolved_at__isnull=True)
     return letters.order_by(F("resolved_at").desc(nulls_first=True), "-created_at", "-id")
-
-
-def held_event_list(*, pending_only: bool = True) -> QuerySet[HeldEvent]:
-    held = HeldEvent.objects.all()
-    if pending_only:
-        held = held.filter(applied_at__isnull=True)
-    return held
 
 
 def known_milestones() -> set[str]:

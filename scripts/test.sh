@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test` (and CI via .ci/run): bootstrap, ensure Chromium, ruff check, then the whole
+# `make test` (and CI via .ci/run): bootstrap, ensure Chromium, ruff check + format --check,
+# mypy against its baseline, the pure tests without services, then the whole
 # pytest suite. Extra arguments go to pytest. "No tests collected" (exit 5) is a failure.
 # PostgreSQL/Redis started by this run are stopped again at exit.
 set -euo pipefail
@@ -11,13 +12,36 @@ source scripts/bootstrap.sh
 source scripts/chromium.sh
 bash scripts/ocr.sh
 
-mp_log "ruff check ."
+# Tests that need no services (tests/conftest.py clears the cache only for database tests).
+PURE_TESTS=(tests/milestones tests/integrations/parsers tests/architecture)
+
+mp_log "ruff check . && ruff format --check ."
 .venv/bin/ruff check . || mp_die "ruff check failed (run 'make format' to autofix what it can)"
+.venv/bin/ruff format --check . || mp_die "ruff format --check failed (run 'make format')"
+mp_log "mypy against mypy-baseline.txt"
+bash scripts/typecheck.sh >"$MILEPOST_LOCAL/typecheck.log" 2>&1 || {
+    cat "$MILEPOST_LOCAL/typecheck.log" >&2
+    mp_die "type check failed: new mypy errors, or fixed ones still in mypy-baseline.txt (scripts/typecheck.sh --sync)"
+}
 
 export DJANGO_ENV=test
-mp_log "pytest -q $*"
 rc=0
-.venv/bin/pytest -q -p no:cacheprovider "$@" || rc=$?
+if [[ "$#" -eq 0 ]]; then
+    # The pure tests (engine, parsers, import graph) first, with every service out of reach:
+    # they must not need PostgreSQL or Redis. Then everything else.
+    mp_log "pytest -q ${PURE_TESTS[*]} (no database, no Redis)"
+    DATABASE_URL=postgres://nobody:none@127.0.0.1:9/none DATABASE_OWNER_URL=postgres://nobody:none@127.0.0.1:9/none \
+        REDIS_URL=redis://127.0.0.1:9/0 .venv/bin/pytest -q -p no:cacheprovider "${PURE_TESTS[@]}" || rc=$?
+    if [[ "$rc" -eq 0 ]]; then
+        mp_log "pytest -q (the rest)"
+        ignores=()
+        for path in "${PURE_TESTS[@]}"; do ignores+=(--ignore "$path"); done
+        .venv/bin/pytest -q -p no:cacheprovider "${ignores[@]}" || rc=$?
+    fi
+else
+    mp_log "pytest -q $*"
+    .venv/bin/pytest -q -p no:cacheprovider "$@" || rc=$?
+fi
 if [[ "$rc" -eq 5 ]]; then
     mp_die "pytest collected no tests (exit 5): treating as failure"
 elif [[ "$rc" -ne 0 ]]; then

@@ -16,7 +16,7 @@ def audit_record(
     target_id: object,
     actor: User | None = None,
     api_key: ApiKey | None = None,
-    changes: dict | None = None,
+    changes: dict[str, object] | None = None,
     reason: str = "",
 ) -> AuditLog:
     """Append one audit entry in the current tenant context."""

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from tenancy.middleware import SESSION_TENANT_KEY
-from tenancy.models import Role
+from tenancy.models import OFFICE, Role
 from tenancy.selectors import membership_for_tenant, memberships_of_user
 
 _GROUP_SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -63,7 +63,7 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
 class TenantEventsConsumer(TenantConsumer):
     """Ops live feed: every event published to the tenant's ops group."""
 
-    allowed_roles = frozenset({Role.ADMIN, Role.OPS, Role.SALES, Role.FINANCE})
+    allowed_roles = OFFICE
 
     async def tenant_event(self, message: dict) -> None:
         await self.send_json(message["payload"])

@@ -122,6 +122,13 @@ class Role(models.TextChoices):
     DRIVER = "driver", "Driver"
 
 
+# Role groups, named once: views and consumers declare their maps with these.
+ADMIN_ONLY = frozenset({Role.ADMIN})
+STAFF = frozenset({Role.ADMIN, Role.OPS})  # runs operations: ingestion, corrections, settings
+FIELD = frozenset({Role.ADMIN, Role.OPS, Role.DRIVER})  # scans, positions, stops
+OFFICE = frozenset({Role.ADMIN, Role.OPS, Role.SALES, Role.FINANCE})  # the ops live feed
+
+
 class CustomerAccount(TenantOwned):
     """A shipper or consignee of the tenant whose shipments customers may see."""
 

@@ -28,6 +28,7 @@ from integrations.documents import extraction
 from integrations.errors import IngestError
 from integrations.limits import max_document_bytes
 from integrations.models import (
+    FINISHED_STATUSES,
     Attachment,
     AttachmentKind,
     Channel,
@@ -203,13 +204,9 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
             "message_id", flat=True
         )
     )
-    finished = {
-        MessageStatus.PROCESSED,
-        MessageStatus.PARTIALLY_FAILED,
-        MessageStatus.DUPLICATE,
-        MessageStatus.DEAD,
-    }
-    todo = [m for m in messages if m.pk not in refused and (force or m.status not in finished)]
+    todo = [
+        m for m in messages if m.pk not in refused and (force or m.status not in FINISHED_STATUSES)
+    ]
     if not todo:
         return
     todo_ids = [m.pk for m in todo]

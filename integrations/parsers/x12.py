@@ -38,7 +38,13 @@ X12_AT7_MILESTONES: dict[str, str] = {
     "A7": "exception", "A3": "exception", "AI": "exception", "CA": "exception",
     "PA": "exception",
 }  # fmt: skip
-X12_ESTIMATE_CODES = frozenset({"AG", "X2", "C1", "B6"})
+# Estimate status codes and the milestone each one estimates (one table for both uses).
+X12_ESTIMATE_TARGETS: dict[str, str] = {
+    "AG": "delivered",
+    "X2": "delivered",
+    "C1": "departed",
+    "B6": "arrived",
+}
 
 ISA_LENGTH = 106
 L11_REFERENCE_KINDS = {
@@ -470,7 +476,7 @@ def _status_semantics(at7: Segment) -> tuple[str, str, str, dict]:
     if appointment_reason_code:
         extra["appointment_reason_code"] = appointment_reason_code
     if status_code:
-        classifier = "EST" if status_code in X12_ESTIMATE_CODES else "ACT"
+        classifier = "EST" if status_code in X12_ESTIMATE_TARGETS else "ACT"
         if status_code not in X12_AT7_MILESTONES:
             extra["unknown_code"] = True
         return status_code, classifier, map_code(status_code), extra
@@ -564,6 +570,6 @@ FORMAT = Format(
     parse=lambda data, _context: parse_x12(data),
     map_code=map_code,
     default_mapping=X12_AT7_MILESTONES,
-    estimate_targets={"AG": "delivered", "X2": "delivered", "C1": "departed", "B6": "arrived"},
+    estimate_targets=X12_ESTIMATE_TARGETS,
     sniff=lambda data: leading_bytes(data).startswith(b"ISA"),
 )

@@ -22,18 +22,17 @@ from integrations.positions.parse import pings_from_body
 from integrations.positions.serializers import ShipmentPositionsOut, StopOut
 from integrations.services import message_store
 from shipments.models import Shipment
-from tenancy.api.base import STAFF, TenantAPIView
+from tenancy.api.base import FIELD, STAFF, TenantAPIView
 from tenancy.errors import DomainError
-from tenancy.models import ApiScope, Role
+from tenancy.models import ApiScope
 
-FIELD_ROLES = frozenset({Role.ADMIN, Role.OPS, Role.DRIVER})
 SHIPMENT_SCOPE = "customer_account_id"
 
 
 class PositionsIngestView(TenantAPIView):
     """A JSON batch of pings (up to 5000), stored raw as one message and processed async."""
 
-    role_map = {"POST": FIELD_ROLES}
+    role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
     customer_scope = None
 
@@ -69,7 +68,7 @@ class ShipmentScopedView(TenantAPIView):
 class StopsView(ShipmentScopedView):
     """GET a shipment's stops; POST {"stops": [...]} (or a list) replaces them."""
 
-    role_map = {"GET": FIELD_ROLES, "POST": STAFF}
+    role_map = {"GET": FIELD, "POST": STAFF}
     scope_map = {"GET": frozenset({ApiScope.READ}), "POST": frozenset({ApiScope.WRITE})}
 
     @extend_schema(responses=StopOut(many=True))
@@ -111,7 +110,7 @@ def _since(value: str | None) -> datetime | None:
 class ShipmentPositionsView(ShipmentScopedView):
     """The latest position and the trail (oldest first, at most 1000; ?since=ISO-with-offset)."""
 
-    role_map = {"GET": FIELD_ROLES}
+    role_map = {"GET": FIELD}
     scope_map = {"GET": frozenset({ApiScope.READ})}
 
     @extend_schema(responses=ShipmentPositionsOut)

@@ -23,6 +23,7 @@ from psycopg2.extras import execute_values
 
 from integrations import geo
 from integrations.models import (
+    FINISHED_STATUSES,
     DeadLetter,
     InboundMessage,
     IngestPolicy,
@@ -57,18 +58,14 @@ def process_position_messages(messages: list[InboundMessage], *, force: bool = F
     """Pipeline channel processor for "position" messages (already locked by the caller)."""
     if not messages:
         return
-    done = {
-        MessageStatus.PROCESSED,
-        MessageStatus.PARTIALLY_FAILED,
-        MessageStatus.DUPLICATE,
-        MessageStatus.DEAD,
-    }
     refused = set(
         DeadLetter.objects.filter(
             message_id__in=[m.pk for m in messages], stage=STAGE_INTAKE
         ).values_list("message_id", flat=True)
     )
-    messages = [m for m in messages if m.pk not in refused and (force or m.status not in done)]
+    messages = [
+        m for m in messages if m.pk not in refused and (force or m.status not in FINISHED_STATUSES)
+    ]
     if not messages:
         return
     now = timezone.now()

@@ -12,16 +12,14 @@ from integrations.api.serializers import ACCEPTED
 from integrations.limits import json_object, read_limited_body
 from integrations.scans import services
 from integrations.scans.parse import MAX_ATTACHMENT_BYTES, Upload
-from tenancy.api.base import TenantAPIView
-from tenancy.models import ApiScope, Role
-
-FIELD_ROLES = frozenset({Role.ADMIN, Role.OPS, Role.DRIVER})
+from tenancy.api.base import FIELD, TenantAPIView
+from tenancy.models import ApiScope
 
 
 class ScanView(TenantAPIView):
     """A scan: JSON, or multipart with optional "photo" and "signature" images (5 MB each)."""
 
-    role_map = {"POST": FIELD_ROLES}
+    role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
     customer_scope = None
 

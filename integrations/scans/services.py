@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -16,10 +17,10 @@ from integrations.services import message_store
 @transaction.atomic
 def scan_submit(
     *,
-    data: dict,
+    data: dict[str, Any],
     uploads: list[Upload],
     known: set[str],
-    scanned_by: dict,
+    scanned_by: dict[str, Any],
 ) -> InboundMessage:
     """Validate, store the scan (and its files) and enqueue processing after commit."""
     cleaned = scan_clean(data, known=known)

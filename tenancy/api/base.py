@@ -28,16 +28,25 @@ from rest_framework.views import APIView
 
 from tenancy.customers import caller_customer_accounts
 from tenancy.errors import NotFound
-from tenancy.models import ApiKey, Membership, Role, Tenant, User
+from tenancy.models import ADMIN_ONLY, FIELD, STAFF, ApiKey, Membership, Tenant, User
 
 MethodMap = Mapping[str, frozenset[str]]
 M = TypeVar("M", bound=Model)
 
-STAFF = frozenset({Role.ADMIN, Role.OPS})
-ADMIN_ONLY = frozenset({Role.ADMIN})
 NO_KEYS: MethodMap = {}
 # customer_scope of a view that only shows the caller itself (nothing of any customer's).
 CALLER_ONLY = "caller"
+
+
+__all__ = [
+    "ADMIN_ONLY",
+    "CALLER_ONLY",
+    "FIELD",
+    "NO_KEYS",
+    "STAFF",
+    "MethodMap",
+    "TenantAPIView",
+]
 
 
 class TenantAPIView(APIView):
@@ -51,7 +60,8 @@ class TenantAPIView(APIView):
 
     @property
     def tenant(self) -> Tenant:
-        return self.django_request.tenant  # type: ignore[attr-defined]
+        tenant: Tenant = self.django_request.tenant  # type: ignore[attr-defined]
+        return tenant
 
     @property
     def api_key(self) -> ApiKey | None:

@@ -19,7 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from tenancy.errors import DomainError, FieldErrors, Unavailable
 
 
-def error_payload(*, code: str, message: str, fields: FieldErrors | None = None) -> dict:
+def error_payload(*, code: str, message: str, fields: FieldErrors | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -36,7 +36,7 @@ def json_error(error: DomainError) -> JsonResponse:
     return JsonResponse(payload, status=error.status, headers=_headers(error))
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         payload = error_payload(code=exc.code, message=exc.message, fields=exc.fields)
         return Response(payload, status=exc.status, headers=_headers(exc))

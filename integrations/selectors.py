@@ -47,6 +47,10 @@ def integration_list() -> QuerySet[Integration]:
     return Integration.objects.order_by("name", "pk")
 
 
+def message_list() -> QuerySet[InboundMessage]:
+    return InboundMessage.objects.select_related("integration")
+
+
 def message_dead_letters(*, message: InboundMessage) -> QuerySet[DeadLetter]:
     return DeadLetter.objects.filter(message=message).order_by("created_at", "id")
 

@@ -107,7 +107,9 @@ def templates_install_defaults() -> list[TemplateVersion]:
     ]
 
 
-def tracking_policy_set(*, source_priority: Sequence[str], actor: User | None = None):
+def tracking_policy_set(
+    *, source_priority: Sequence[str], actor: User | None = None
+) -> TrackingPolicy:
     unknown = set(source_priority) - engine.SOURCE_KINDS
     if unknown or len(set(source_priority)) != len(source_priority):
         raise TemplateInvalid(

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenancy.context import tenant_context, user_context
-from tenancy.models import ApiKey, AuditLog, Membership, Tenant, User, hash_api_key
+from tenancy.models import (
+    ApiKey,
+    AuditLog,
+    CustomerAccount,
+    Membership,
+    Tenant,
+    User,
+    hash_api_key,
+)
 
 
 def memberships_of_user(*, user: User) -> list[Membership]:
@@ -59,6 +69,10 @@ def _touch_last_used(key: ApiKey) -> None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+
+
+def customer_accounts(*, ids: Iterable[int]) -> list[CustomerAccount]:
+    return list(CustomerAccount.objects.filter(pk__in=list(ids)))
 
 
 def api_key_list() -> QuerySet[ApiKey]:

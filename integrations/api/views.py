@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from integrations import selectors, services
 from integrations.api.serializers import ACCEPTED, DeadLetterOut, MessageOut
 from integrations.limits import max_body_bytes, read_body
-from integrations.models import Channel, DeadLetter, InboundMessage
+from integrations.models import Channel
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
@@ -61,7 +61,7 @@ class MessageDetailView(TenantAPIView):
 
     @extend_schema(responses=MessageOut)
     def get(self, request: Request, message_id: int) -> Response:
-        message = self.get_scoped(InboundMessage.objects.all(), pk=message_id)
+        message = self.get_scoped(selectors.message_list(), pk=message_id)
         return Response(MessageOut(message).data)
 
 
@@ -84,7 +84,7 @@ class DeadLetterReplayView(TenantAPIView):
 
     @extend_schema(request=None, responses=DeadLetterOut)
     def post(self, request: Request, dead_letter_id: int) -> Response:
-        letter = self.get_scoped(DeadLetter.objects.all(), pk=dead_letter_id)
+        letter = self.get_scoped(selectors.dead_letter_list(), pk=dead_letter_id)
         letter = services.dead_letter_replay(dead_letter=letter, actor=self.actor)
         return Response(DeadLetterOut(letter).data)
 

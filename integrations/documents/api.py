@@ -20,8 +20,9 @@ from integrations.documents.serializers import (
     RejectIn,
 )
 from integrations.limits import max_document_bytes
-from integrations.models import ProposalStatus, ProposedUpdate
+from integrations.models import ProposalStatus
 from shipments.models import Shipment
+from shipments.selectors import shipment_list
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope, User
@@ -40,7 +41,7 @@ class DocumentAPIView(TenantAPIView):
             shipment_id = int(value)
         except (TypeError, ValueError):
             shipment_id = 0
-        found = self.scoped(Shipment.objects.all(), "customer_account_id").filter(pk=shipment_id)
+        found = self.scoped(shipment_list(), "customer_account_id").filter(pk=shipment_id)
         shipment = found.first() if shipment_id else None
         if shipment is None:
             raise DomainError("Unknown shipment.", code="unknown_shipment", field=field)
@@ -114,7 +115,7 @@ class ProposalConfirmView(DocumentAPIView):
 
     @extend_schema(request=ConfirmIn, responses=ProposalOut)
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = self.get_scoped(ProposedUpdate.objects.all(), pk=proposal_id)
+        proposal = self.get_scoped(selectors.proposal_list(), pk=proposal_id)
         data = ConfirmIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -143,7 +144,7 @@ class ProposalRejectView(DocumentAPIView):
 
     @extend_schema(request=RejectIn, responses=ProposalOut)
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = self.get_scoped(ProposedUpdate.objects.all(), pk=proposal_id)
+        proposal = self.get_scoped(selectors.proposal_list(), pk=proposal_id)
         data = RejectIn(data=request.data)
         data.is_valid(raise_exception=True)
         proposal = services.proposal_reject(

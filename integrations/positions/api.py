@@ -22,6 +22,7 @@ from integrations.positions.parse import pings_from_body
 from integrations.positions.serializers import ShipmentPositionsOut, StopOut
 from integrations.services import message_store
 from shipments.models import Shipment
+from shipments.selectors import shipment_list
 from tenancy.api.base import FIELD, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
@@ -62,7 +63,7 @@ class ShipmentScopedView(TenantAPIView):
     customer_scope = SHIPMENT_SCOPE
 
     def shipment(self, shipment_id: int) -> Shipment:
-        return self.get_scoped(Shipment.objects.all(), pk=shipment_id)
+        return self.get_scoped(shipment_list(), pk=shipment_id)
 
 
 class StopsView(ShipmentScopedView):

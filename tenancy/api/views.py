@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from tenancy import selectors, services
 from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, TenantAPIView
 from tenancy.errors import DomainError
-from tenancy.models import ApiKey, ApiScope, CustomerAccount, Role
+from tenancy.models import ApiKey, ApiScope, Role
 
 
 class MeView(TenantAPIView):
@@ -87,7 +87,7 @@ class ApiKeyListView(TenantAPIView):
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
         wanted = set(data.validated_data["customer_accounts"])
-        accounts = list(CustomerAccount.objects.filter(pk__in=wanted))
+        accounts = selectors.customer_accounts(ids=wanted)
         if len(accounts) != len(wanted):
             raise DomainError(
                 "Unknown customer account.",

@@ -14,7 +14,7 @@ api_v1 = [
     path("me/", tenancy_api.MeView.as_view(), name="api-me"),
     path("api-keys/", tenancy_api.ApiKeyListView.as_view(), name="api-keys"),
     path(
-        "api-keys/<int:key_id>/revoke/",
+        "api-keys/<id:key_id>/revoke/",
         tenancy_api.ApiKeyRevokeView.as_view(),
         name="api-key-revoke",
     ),

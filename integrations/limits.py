@@ -7,12 +7,12 @@ past the limit, so an oversized body is recognised without reading all of it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 
+from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError, PayloadTooLarge
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -63,11 +63,9 @@ def read_limited_body(request: HttpRequest, limit: int | None = None) -> bytes:
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """A request body that must be one JSON object; a clear 400 otherwise."""
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DomainError(f"Invalid JSON: {exc}", code="invalid_json") from None
+    """A request body that must be one JSON object (bounded depth, storable text); a clear
+    400 otherwise."""
+    data = load_request_json(body)
     if not isinstance(data, dict):
         raise DomainError("Send a JSON object.", code="invalid_json")
     return data

@@ -34,6 +34,8 @@ from shipments.bulk import Stage
 from shipments.models import Classifier, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
+from tenancy.errors import DomainError
+from tenancy.text import check_document
 
 # Stages of a dead letter: only "intake" ones (rejected at the door) may not be replayed.
 STAGE_INTAKE = "intake"
@@ -239,8 +241,21 @@ def _prepare(
     for error in result.errors:
         _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
     overrides = (message.integration.code_overrides if message.integration else None) or {}
+    # PostgreSQL stores no NUL in text or jsonb: only bodies that contain one pay for a check.
+    body = bytes(message.body)
+    may_hold_nul = b"\x00" in body or b"\\u0000" in body
     for index, event in enumerate(result.events):
         row = _new_event_fields(message, event, overrides)
+        if row is not None and may_hold_nul and _unstorable(row):
+            _dead_letter(
+                message,
+                outcome,
+                "text contains a NUL character, which cannot be stored",
+                f"event {index + 1}",
+                event.reference.replace("\x00", "")[:200],
+                stage=STAGE_MAPPING,
+            )
+            continue
         if row is None:
             _dead_letter(
                 message,
@@ -255,6 +270,15 @@ def _prepare(
         pending.append(_Pending(message, event, row, [v.strip() for v in values if v]))
     retractions.extend((message, rid) for rid in result.retracted_ids)
     return outcome
+
+
+def _unstorable(row: dict) -> bool:
+    try:
+        texts = {k: v for k, v in row.items() if isinstance(v, str | dict | list)}
+        check_document(texts, max_depth=10_000)
+    except DomainError:
+        return True
+    return False
 
 
 def _new_event_fields(

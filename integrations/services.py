@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -26,7 +27,10 @@ from integrations.models import (
 )
 from integrations.tasks import process_message
 from tenancy.audit import audit_record
+from tenancy.errors import DomainError
 from tenancy.models import User
+
+logger = logging.getLogger(__name__)
 
 MASK = "********"
 AUDITED_FIELDS = (
@@ -267,11 +271,70 @@ def message_reject(
     return message
 
 
+def message_refuse(
+    *, channel: str, body: bytes, size: int, content_type: str, error: DomainError
+) -> DomainError:
+    """Record a body refused at the door (at most the size limit of it) as a dead message with
+    the error as its reason, then hand the error back for the caller to raise: what was
+    refused stays visible in the dead letters. The caller's transaction must commit (a 4xx
+    answer does)."""
+    limit = max_body_bytes()
+    reason = error.message
+    if error.fields:
+        reason += " (" + "; ".join(f"{k}: {', '.join(v)}" for k, v in error.fields.items()) + ")"
+    message_reject(
+        integration=None,
+        channel=channel,
+        body=body[:limit],
+        size=size,
+        content_type=content_type,
+        reason=reason[:2000],
+    )
+    return error
+
+
 @dataclass
 class ReplayResult:
     replayed: int
     resolved: int
     messages: int
+    failed: list[dict[str, Any]] = field(default_factory=list)  # message_id, reason
+
+
+def _process_isolated(message_ids: list[int]) -> tuple[dict[int, pipeline.MessageOutcome], dict]:
+    """Replay the messages together; if that fails, each alone, so one message the pipeline
+    cannot handle fails its own replay only (its reason recorded), never its batch-mates'."""
+    try:
+        with transaction.atomic():
+            outcomes = pipeline.process_messages(message_ids, force=True)
+        return {o.message_id: o for o in outcomes}, {}
+    except Exception:  # a bug on some message: find which, one at a time
+        logger.exception("replay of %s failed as a batch; replaying one by one", message_ids)
+    found: dict[int, pipeline.MessageOutcome] = {}
+    failed: dict[int, str] = {}
+    for message_id in message_ids:
+        try:
+            with transaction.atomic():
+                found.update(
+                    (o.message_id, o) for o in pipeline.process_messages([message_id], force=True)
+                )
+        except Exception as error:
+            logger.exception("replay of message %s failed", message_id)
+            failed[message_id] = f"replay failed: {type(error).__name__}: {error}"[:2000]
+    for message_id, reason in failed.items():
+        _record_replay_failure(message_id, reason)
+    return found, failed
+
+
+def _record_replay_failure(message_id: int, reason: str) -> None:
+    """The message stays dead, with a dead letter giving the new reason."""
+    InboundMessage.objects.filter(pk=message_id).update(
+        status=MessageStatus.DEAD, last_error=reason, processed_at=timezone.now()
+    )
+    if not DeadLetter.objects.filter(
+        message_id=message_id, reason=reason, resolved_at__isnull=True
+    ).exists():
+        DeadLetter.objects.create(message_id=message_id, reason=reason, stage=pipeline.STAGE_TASK)
 
 
 def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
@@ -285,7 +348,7 @@ def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
         )
     letters = [d for d in dead_letters if d.stage != pipeline.STAGE_INTAKE]
     message_ids = sorted({d.message_id for d in letters})
-    outcomes = {o.message_id: o for o in pipeline.process_messages(message_ids, force=True)}
+    outcomes, failed = _process_isolated(message_ids)
     now = timezone.now()
     DeadLetter.objects.filter(pk__in=[d.pk for d in letters]).update(
         replay_count=F("replay_count") + 1
@@ -300,7 +363,7 @@ def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
     )
     resolved = 0
     open_letters = DeadLetter.objects.filter(
-        message_id__in=message_ids, resolved_at__isnull=True
+        message_id__in=[m for m in message_ids if m not in failed], resolved_at__isnull=True
     ).exclude(stage=pipeline.STAGE_INTAKE)
     for letter in open_letters:
         outcome = outcomes.get(letter.message_id)
@@ -311,7 +374,12 @@ def _replay(dead_letters: list[DeadLetter]) -> ReplayResult:
             letter.resolved_at = now
             letter.save(update_fields=["resolved_at"])
             resolved += 1
-    return ReplayResult(replayed=len(letters), resolved=resolved, messages=len(message_ids))
+    return ReplayResult(
+        replayed=len(letters),
+        resolved=resolved,
+        messages=len(message_ids),
+        failed=[{"message_id": m, "reason": r} for m, r in sorted(failed.items())],
+    )
 
 
 @transaction.atomic

@@ -7,7 +7,9 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy and accounts"
 
     def ready(self) -> None:
-        from tenancy import checks, rls  # noqa: F401  (registers system checks)
+        from tenancy import checks, converters, rls  # noqa: F401  (registers system checks)
+
+        converters.register()  # before any URLconf is loaded
 
         # Sent once per app after the whole migrate run; bound to this app so it runs once.
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tenancy-rls")

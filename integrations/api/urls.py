@@ -7,13 +7,13 @@ from integrations.api import management, views
 urlpatterns = [
     path("messages/", views.MessageUploadView.as_view(), name="ingest-messages"),
     path(
-        "messages/<int:message_id>/",
+        "messages/<id:message_id>/",
         views.MessageDetailView.as_view(),
         name="ingest-message-detail",
     ),
     path("dead-letters/", views.DeadLetterListView.as_view(), name="ingest-dead-letters"),
     path(
-        "dead-letters/<int:dead_letter_id>/replay/",
+        "dead-letters/<id:dead_letter_id>/replay/",
         views.DeadLetterReplayView.as_view(),
         name="ingest-dead-letter-replay",
     ),
@@ -24,17 +24,17 @@ urlpatterns = [
     ),
     path("integrations/", management.IntegrationListView.as_view(), name="ingest-integrations"),
     path(
-        "integrations/<int:integration_id>/",
+        "integrations/<id:integration_id>/",
         management.IntegrationDetailView.as_view(),
         name="ingest-integration-detail",
     ),
     path(
-        "integrations/<int:integration_id>/rotate-secret/",
+        "integrations/<id:integration_id>/rotate-secret/",
         management.IntegrationRotateSecretView.as_view(),
         name="ingest-integration-rotate-secret",
     ),
     path(
-        "integrations/<int:integration_id>/poll/",
+        "integrations/<id:integration_id>/poll/",
         management.IntegrationPollView.as_view(),
         name="ingest-integration-poll",
     ),

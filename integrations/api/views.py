@@ -95,6 +95,7 @@ REPLAY_ALL = inline_serializer(
         "replayed": serializers.IntegerField(),
         "resolved": serializers.IntegerField(),
         "messages": serializers.IntegerField(),
+        "failed": serializers.ListField(child=serializers.DictField()),
     },
 )
 
@@ -112,5 +113,10 @@ class DeadLetterReplayAllView(TenantAPIView):
             integration=selectors.integration_named(named), actor=self.actor
         )
         return Response(
-            {"replayed": result.replayed, "resolved": result.resolved, "messages": result.messages}
+            {
+                "replayed": result.replayed,
+                "resolved": result.resolved,
+                "messages": result.messages,
+                "failed": result.failed,
+            }
         )

@@ -12,17 +12,17 @@ urlpatterns = [
         name="ingest-document-proposals",
     ),
     path(
-        "documents/proposals/<int:proposal_id>/",
+        "documents/proposals/<id:proposal_id>/",
         documents.ProposalDetailView.as_view(),
         name="ingest-document-proposal-detail",
     ),
     path(
-        "documents/proposals/<int:proposal_id>/confirm/",
+        "documents/proposals/<id:proposal_id>/confirm/",
         documents.ProposalConfirmView.as_view(),
         name="ingest-document-proposal-confirm",
     ),
     path(
-        "documents/proposals/<int:proposal_id>/reject/",
+        "documents/proposals/<id:proposal_id>/reject/",
         documents.ProposalRejectView.as_view(),
         name="ingest-document-proposal-reject",
     ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,6 +13,7 @@ from integrations import selectors
 from integrations.feeds import parse, services
 from integrations.limits import check_size, max_body_bytes, read_body
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
+from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError
 
 PREVIEW = inline_serializer(
@@ -96,10 +96,7 @@ class FeedMappingPreviewView(TenantAPIView):
         check_size(size, limit, "Sample")
         if django_request.content_type != "application/json":
             return body, mapping
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DomainError(f"Invalid JSON: {exc}", code="invalid_json") from None
+        payload = load_request_json(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("sample"), str):
             raise DomainError(
                 'Send {"mapping": {...}, "sample": "<file text>"}.', code="sample_required"

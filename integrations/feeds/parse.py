@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from integrations.parsers.base import (
 )
 from integrations.parsers.jsonutil import load_json, parse_iso_datetime
 from shipments.zones import LocalTimeError, localize
+from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError
 
 FEED_FORMATS = ("csv", "json")
@@ -582,9 +582,9 @@ def mapping_from_request(value: Any) -> Any:
     """A mapping sent as a JSON object or as a JSON string (multipart form field)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise MappingError(f"mapping is not valid JSON: {exc.msg}") from None
+            return load_request_json(value.encode("utf-8", "surrogatepass"))
+        except DomainError as error:
+            raise MappingError(f"mapping is not valid JSON: {error.message}") from None
     return value
 
 

@@ -6,12 +6,12 @@ from integrations.feeds import api
 
 urlpatterns = [
     path(
-        "integrations/<int:integration_id>/feed-mapping/",
+        "integrations/<id:integration_id>/feed-mapping/",
         api.FeedMappingView.as_view(),
         name="ingest-feed-mapping",
     ),
     path(
-        "integrations/<int:integration_id>/feed-mapping/preview/",
+        "integrations/<id:integration_id>/feed-mapping/preview/",
         api.FeedMappingPreviewView.as_view(),
         name="ingest-feed-mapping-preview",
     ),

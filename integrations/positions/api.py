@@ -13,14 +13,14 @@ from rest_framework.response import Response
 
 from integrations import selectors as ingest_selectors
 from integrations.api.serializers import ACCEPTED
-from integrations.limits import read_limited_body
+from integrations.limits import check_size, max_body_bytes, read_body
 from integrations.models import Channel
 from integrations.parsers.base import ParseError
 from integrations.parsers.jsonutil import parse_iso_datetime
 from integrations.positions import selectors, services
 from integrations.positions.parse import pings_from_body
 from integrations.positions.serializers import ShipmentPositionsOut, StopOut
-from integrations.services import message_store
+from integrations.services import message_refuse, message_store
 from shipments.models import Shipment
 from shipments.selectors import shipment_list
 from tenancy.api.base import FIELD, STAFF, TenantAPIView
@@ -39,17 +39,25 @@ class PositionsIngestView(TenantAPIView):
 
     @extend_schema(request=None, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
-        body = read_limited_body(self.django_request)
+        limit = max_body_bytes()
+        body, size = read_body(self.django_request, limit)
+        content_type = self.django_request.content_type or "application/json"
         try:
+            check_size(size, limit)
             pings = pings_from_body(body)
-        except ParseError as error:
-            code = "too_many_pings" if error.reason.startswith("too many") else "invalid_json"
-            raise DomainError(str(error), code=code) from None
+        except DomainError as error:
+            if isinstance(error, ParseError):
+                code = "too_many_pings" if error.reason.startswith("too many") else "invalid_json"
+                error = DomainError(str(error), code=code)
+            raise message_refuse(
+                channel=Channel.POSITION,
+                body=body,
+                size=size,
+                content_type=content_type,
+                error=error,
+            ) from None
         message = message_store(
-            integration=None,
-            channel=Channel.POSITION,
-            body=body,
-            content_type=self.django_request.content_type or "application/json",
+            integration=None, channel=Channel.POSITION, body=body, content_type=content_type
         )
         return Response(
             {"message_id": message.pk, "status": message.status, "pings": len(pings)},

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from integrations import geo
 from integrations.parsers.base import ParseError
 from integrations.parsers.jsonutil import load_json, parse_iso_datetime
+from tenancy.text import storable
 
 if TYPE_CHECKING:
     from integrations.models import InboundMessage
@@ -62,6 +63,9 @@ def ping_validate(item: Any, index: int, message: InboundMessage, now: datetime)
         raise ParseError("reference must be text (at most 120 characters)", f"{base}.reference")
     if not isinstance(vehicle_ref, str) or len(vehicle_ref) > 60:
         raise ParseError("vehicle_ref must be text (at most 60 characters)", f"{base}.vehicle_ref")
+    for name, text in (("reference", reference), ("vehicle_ref", vehicle_ref)):
+        if not storable(text):
+            raise ParseError(f"{name} contains a NUL or unpaired surrogate", f"{base}.{name}")
     if not reference.strip() and not vehicle_ref.strip():
         raise ParseError("a ping needs a reference or a vehicle_ref", base)
     if not geo.valid_lat(item.get("lat")):

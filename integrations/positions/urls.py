@@ -7,12 +7,12 @@ from integrations.positions import api
 urlpatterns = [
     path("positions/", api.PositionsIngestView.as_view(), name="ingest-field-positions"),
     path(
-        "shipments/<int:shipment_id>/stops/",
+        "shipments/<id:shipment_id>/stops/",
         api.StopsView.as_view(),
         name="ingest-field-stops",
     ),
     path(
-        "shipments/<int:shipment_id>/positions/",
+        "shipments/<id:shipment_id>/positions/",
         api.ShipmentPositionsView.as_view(),
         name="ingest-field-shipment-positions",
     ),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -9,10 +12,13 @@ from rest_framework.response import Response
 
 from integrations import selectors
 from integrations.api.serializers import ACCEPTED
-from integrations.limits import json_object, read_limited_body
+from integrations.limits import check_size, json_object, max_body_bytes, read_body
+from integrations.models import Channel
 from integrations.scans import services
 from integrations.scans.parse import MAX_ATTACHMENT_BYTES, Upload
+from integrations.services import message_refuse
 from tenancy.api.base import FIELD, TenantAPIView
+from tenancy.errors import DomainError
 from tenancy.models import ApiScope
 
 
@@ -25,37 +31,63 @@ class ScanView(TenantAPIView):
 
     @extend_schema(request=None, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
-        django_request = self.django_request
-        uploads: list[Upload] = []
-        if django_request.content_type == "multipart/form-data":
-            data = django_request.POST.dict()
-            for kind in ("photo", "signature"):
-                upload = django_request.FILES.get(kind)
-                if upload is not None:
-                    uploads.append(
-                        Upload(
-                            kind=kind,
-                            name=upload.name or "",
-                            content_type=upload.content_type or "",
-                            data=upload.read(MAX_ATTACHMENT_BYTES + 1),
-                            size=upload.size or 0,
-                        )
-                    )
-        else:
-            data = json_object(read_limited_body(django_request))
-        if self.api_key is not None:
-            scanned_by: dict = {"api_key": self.api_key.prefix}
-        else:
-            user = self.actor
-            scanned_by = {"user_id": user.pk if user else None, "email": user.email if user else ""}
-        message = services.scan_submit(
-            data=data,
-            uploads=uploads,
-            known=selectors.known_milestones(),
-            scanned_by=scanned_by,
-        )
+        data, uploads, received = self._read()
+        scanned_by = self._scanned_by()
+        try:
+            message = services.scan_submit(
+                data=data,
+                uploads=uploads,
+                known=selectors.known_milestones(),
+                scanned_by=scanned_by,
+            )
+        except DomainError as error:
+            raise self._refused(received, error) from None
         attachments = list(message.attachments.order_by("pk").values("id", "kind", "size"))
         return Response(
             {"message_id": message.pk, "status": message.status, "attachments": attachments},
             status=status.HTTP_202_ACCEPTED,
+        )
+
+    def _read(self) -> tuple[dict[str, Any], list[Upload], tuple[bytes, int, str]]:
+        """(fields, files, (bytes to keep if refused, size, content type))."""
+        django_request = self.django_request
+        if django_request.content_type != "multipart/form-data":
+            limit = max_body_bytes()
+            body, size = read_body(django_request, limit)
+            received = (body, size, django_request.content_type or "application/json")
+            try:
+                check_size(size, limit)
+                return json_object(body), [], received
+            except DomainError as error:
+                raise self._refused(received, error) from None
+        data = django_request.POST.dict()
+        uploads = [
+            Upload(
+                kind=kind,
+                name=upload.name or "",
+                content_type=upload.content_type or "",
+                data=upload.read(MAX_ATTACHMENT_BYTES + 1),
+                size=upload.size or 0,
+            )
+            for kind in ("photo", "signature")
+            if (upload := django_request.FILES.get(kind)) is not None
+        ]
+        # What is kept of a refused multipart scan: its fields and what the files were.
+        summary = data | {
+            "files": [{"kind": u.kind, "name": u.name, "size": u.size} for u in uploads]
+        }
+        kept = json.dumps(summary, sort_keys=True, ensure_ascii=True).encode()
+        return data, uploads, (kept, len(kept), "application/json; multipart-summary")
+
+    def _scanned_by(self) -> dict[str, Any]:
+        if self.api_key is not None:
+            return {"api_key": self.api_key.prefix}
+        user = self.actor
+        return {"user_id": user.pk if user else None, "email": user.email if user else ""}
+
+    @staticmethod
+    def _refused(received: tuple[bytes, int, str], error: DomainError) -> DomainError:
+        body, size, content_type = received
+        return message_refuse(
+            channel=Channel.SCAN, body=body, size=size, content_type=content_type, error=error
         )

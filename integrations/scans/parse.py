@@ -23,6 +23,7 @@ from integrations.parsers.base import (
 )
 from integrations.parsers.jsonutil import canonical_json, load_json, parse_iso_datetime
 from tenancy.errors import DomainError
+from tenancy.text import storable
 
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = {
@@ -73,7 +74,13 @@ def _number(value: Any) -> float | None:
 def scan_clean(data: dict, *, known: set[str], now: datetime | None = None) -> dict:
     """Cleaned scan fields (JSON-safe) or ScanInvalid naming every bad field."""
     now = now or timezone.now()
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {
+        str(name): "Must not contain NUL or unpaired surrogate characters."
+        for name, value in data.items()
+        if isinstance(value, str) and not storable(value)
+    }
+    if errors:
+        raise ScanInvalid(errors)
     out: dict[str, Any] = {}
     reference = data.get("reference")
     if not isinstance(reference, str) or not reference.strip():

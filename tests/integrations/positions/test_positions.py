@@ -243,7 +243,12 @@ def test_positions_bad_bodies_are_400_and_roles(acme):
         assert response.status_code == 400
         assert response.json()["error"]["code"] == code
     with tenant_context(acme.tenant.pk):
-        assert not InboundMessage.objects.exists()
+        # Refused, but kept: each body is a dead message with the reason in its dead letter.
+        refused = list(InboundMessage.objects.order_by("pk"))
+        assert [m.status for m in refused] == [MessageStatus.DEAD] * 3
+        assert refused[0].body.tobytes() == b"{not json"
+        reasons = [m.dead_letters.get().reason for m in refused]
+        assert "invalid JSON" in reasons[0] and "too many pings" in reasons[2]
     for role in ("customer", "finance"):
         refused = acme.client(role).post(url, data=b"[]", content_type="application/json")
         assert refused.status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from integrations import pipeline
 from integrations.models import Attachment, InboundMessage, MessageStatus
 from integrations.pipeline import parse_stored
 from integrations.scans import parse as scans
+from shipments.models import TrackingEvent
 from tenancy.context import tenant_context
 from tenancy.services import api_key_issue
 from tests.access import covers_url
@@ -126,14 +128,18 @@ def test_api_key_json_scan_defaults_time_and_unknown_reference_is_held(
     ],
 )
 @covers_url("ingest-field-scans")
-def test_bad_scans_are_400_naming_the_field_and_store_nothing(acme, data, field):
+def test_bad_scans_are_400_naming_the_field_and_kept_as_dead_letters(acme, data, field):
     response = acme.client("driver").post(
         reverse("ingest-field-scans"), data=data, content_type="application/json"
     )
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"]
     with tenant_context(acme.tenant.pk):
-        assert not InboundMessage.objects.exists()
+        [refused] = InboundMessage.objects.all()
+        assert refused.status == MessageStatus.DEAD
+        assert json.loads(refused.body.tobytes()) == data
+        assert field in refused.dead_letters.get().reason
+        assert not TrackingEvent.objects.exists()
 
 
 @covers_url("ingest-field-scans")
@@ -162,7 +168,12 @@ def test_scan_files_must_be_small_images_and_json_must_be_an_object(acme, settin
     array = client.post(url, data=b"[1,2]", content_type="application/json")
     assert array.status_code == 400
     with tenant_context(acme.tenant.pk):
-        assert not InboundMessage.objects.exists()
+        # Every refusal is kept (dead, with its reason); no file of a refused scan is saved.
+        refused = list(InboundMessage.objects.order_by("pk"))
+        assert len(refused) == 5
+        assert {m.status for m in refused} == {MessageStatus.DEAD}
+        assert json.loads(refused[0].body.tobytes())["files"][0]["name"] == "x.pdf"
+        assert refused[3].body.tobytes() == b"{nope"
         assert not Attachment.objects.exists()
 
 

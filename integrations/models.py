@@ -116,6 +116,11 @@ class InboundMessage(TenantOwned):
     integration = models.ForeignKey(
         Integration, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
+    # The partner API key that sent it: a key limited to customer accounts sees only its own
+    # messages, and its events reach only those accounts' shipments.
+    sent_by_key = models.ForeignKey(
+        "tenancy.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     received_at = models.DateTimeField(default=now)
     content_type = models.CharField(max_length=200, blank=True)

@@ -29,7 +29,7 @@ from integrations.models import (
     MessageStatus,
 )
 from integrations.parsers.base import NormalizedEvent, ParseContext, ParseError, ParseResult
-from integrations.selectors import known_milestones
+from integrations.selectors import SenderScope, known_milestones
 from shipments.bulk import Stage
 from shipments.models import Classifier, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
@@ -171,7 +171,7 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
         for message in messages:
             outcome = _prepare(message, force, facts, pending, retractions)
             outcomes[message.pk] = outcome
-        _apply(pending, retractions)
+        _apply(pending, retractions, outcomes)
         active = [m for m in messages if not outcomes[m.pk].skipped]
         _finish(active, outcomes)
     return [outcomes[m.pk] for m in messages]
@@ -347,13 +347,35 @@ def _resolve_shipments(values: Iterable[str], found: dict[str, set[int]]) -> set
     return set()
 
 
-def _apply(pending: list[_Pending], retractions: list[tuple[InboundMessage, str]]) -> None:
-    """Resolve every reference of the batch in one query, insert events once, hold the rest."""
+def _apply(
+    pending: list[_Pending],
+    retractions: list[tuple[InboundMessage, str]],
+    outcomes: dict[int, MessageOutcome],
+) -> None:
+    """Resolve every reference of the batch in one query, insert events once, hold the rest.
+
+    A message sent with an API key limited to customer accounts only reaches shipments of
+    those accounts; an event that names only other shipments is a dead letter, never applied.
+    """
     found = shipment_ids_by_reference_values({v for p in pending for v in p.values})
+    scope = SenderScope([p.message for p in pending], {s for ids in found.values() for s in ids})
     rows: list[NewEvent] = []
     held: list[HeldEvent] = []
-    for item in pending:
+    for index, item in enumerate(pending):
         shipment_ids = _resolve_shipments(item.values, found)
+        if shipment_ids:
+            shipment_ids = scope.allowed(item.message, shipment_ids)
+            if not shipment_ids:
+                _dead_letter(
+                    item.message,
+                    outcomes[item.message.pk],
+                    "the reference names a shipment outside the customer accounts of the "
+                    "sending API key",
+                    f"event {index + 1}",
+                    item.event.reference,
+                    stage=STAGE_MAPPING,
+                )
+                continue
         if shipment_ids:
             rows += [NewEvent(shipment_id=s, **item.new) for s in sorted(shipment_ids)]
         else:

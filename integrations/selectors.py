@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 
 from django.db.models import F, QuerySet
 
@@ -10,7 +12,9 @@ from integrations.models import DeadLetter, InboundMessage, Integration
 from integrations.parsers.base import MILESTONES
 from milestones.default_templates import LABELS
 from milestones.models import MilestoneDefinition
+from shipments.selectors import shipment_accounts
 from tenancy.errors import DomainError, NotFound
+from tenancy.models import ApiKeyCustomerAccount
 
 LIST_LIMIT = 500
 
@@ -61,6 +65,35 @@ def dead_letter_list(*, unresolved_only: bool = False) -> QuerySet[DeadLetter]:
     if unresolved_only:
         letters = letters.filter(resolved_at__isnull=True)
     return letters.order_by(F("resolved_at").desc(nulls_first=True), "-created_at", "-id")
+
+
+def sender_limits(messages: Iterable[InboundMessage]) -> dict[int, frozenset[int]]:
+    """message id -> the customer accounts its sending API key is limited to (only for
+    messages sent by a limited key), in one query."""
+    senders = {m.pk: m.sent_by_key_id for m in messages if m.sent_by_key_id}
+    if not senders:
+        return {}
+    per_key: dict[int, set[int]] = defaultdict(set)
+    rows = ApiKeyCustomerAccount.objects.filter(api_key_id__in=set(senders.values()))
+    for key_id, account_id in rows.values_list("api_key_id", "customer_account_id"):
+        per_key[key_id].add(account_id)
+    return {pk: frozenset(per_key[key]) for pk, key in senders.items() if key in per_key}
+
+
+class SenderScope:
+    """Which shipments each message of a batch may reach: all of them, or for a message sent
+    by an API key limited to customer accounts, only those accounts' shipments. Two queries
+    per batch, and only when a limited key sent one of its messages."""
+
+    def __init__(self, messages: Iterable[InboundMessage], shipment_ids: Iterable[int]) -> None:
+        self.limits = sender_limits(messages)
+        self.accounts = shipment_accounts(shipment_ids) if self.limits else {}
+
+    def allowed(self, message: InboundMessage, shipment_ids: set[int]) -> set[int]:
+        limit = self.limits.get(message.pk)
+        if limit is None:
+            return shipment_ids
+        return {s for s in shipment_ids if self.accounts.get(s) in limit}
 
 
 def known_milestones() -> set[str]:

@@ -28,7 +28,7 @@ from integrations.models import (
 from integrations.tasks import process_message
 from tenancy.audit import audit_record
 from tenancy.errors import DomainError
-from tenancy.models import User
+from tenancy.models import ApiKey, User
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ def message_store(
     format_hint: str = "",
     declared_size: int | None = None,
     limit: int | None = None,
+    sent_by_key: ApiKey | None = None,
 ) -> InboundMessage:
     """Store the raw bytes (with checksum) now; processing is enqueued after commit.
 
@@ -240,6 +241,7 @@ def message_store(
             sha256=hashlib.sha256(body).hexdigest(),
             format_hint="" if format_hint == "auto" else format_hint,
             status=MessageStatus.RECEIVED,
+            sent_by_key=sent_by_key,
         )
         _enqueue(message)
     return message

@@ -43,6 +43,14 @@ def shipment_ids_by_reference_values(values: Iterable[str]) -> dict[str, set[int
     return found
 
 
+def shipment_accounts(shipment_ids: Iterable[int]) -> dict[int, int | None]:
+    """shipment id -> its customer account id, in one query."""
+    rows = Shipment.objects.filter(pk__any=list(shipment_ids)).values_list(
+        "pk", "customer_account_id"
+    )
+    return dict(rows)
+
+
 def shipment_timeline(*, shipment: Shipment, as_of: datetime | None = None) -> engine.Timeline:
     """The timeline computed from the events now (or as known at ``as_of``)."""
     return compute_for([shipment], as_of=as_of)[shipment.pk]

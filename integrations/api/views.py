@@ -11,7 +11,7 @@ from integrations import selectors, services
 from integrations.api.serializers import ACCEPTED, DeadLetterOut, MessageOut
 from integrations.limits import max_body_bytes, read_body
 from integrations.models import Channel
-from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
+from tenancy.api.base import NO_KEYS, SENT_BY_CALLER, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
 
@@ -21,7 +21,7 @@ class MessageUploadView(TenantAPIView):
 
     role_map = {"POST": STAFF}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
-    customer_scope = None
+    customer_scope = SENT_BY_CALLER
 
     @extend_schema(request=None, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
@@ -48,6 +48,7 @@ class MessageUploadView(TenantAPIView):
             content_type=content_type,
             format_hint=params.get("format_hint", "") or params.get("fmt", ""),
             declared_size=size,
+            sent_by_key=self.api_key,
         )
         return Response(
             {"message_id": message.pk, "status": message.status}, status=status.HTTP_202_ACCEPTED
@@ -57,7 +58,7 @@ class MessageUploadView(TenantAPIView):
 class MessageDetailView(TenantAPIView):
     role_map = {"GET": STAFF}
     scope_map = {"GET": frozenset({ApiScope.INGEST, ApiScope.READ})}
-    customer_scope = None
+    customer_scope = SENT_BY_CALLER
 
     @extend_schema(responses=MessageOut)
     def get(self, request: Request, message_id: int) -> Response:

@@ -23,7 +23,7 @@ from integrations.limits import max_document_bytes
 from integrations.models import ProposalStatus
 from shipments.models import Shipment
 from shipments.selectors import shipment_list
-from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
+from tenancy.api.base import NO_KEYS, SENT_BY_CALLER, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope, User
 
@@ -59,6 +59,7 @@ class DocumentUploadView(DocumentAPIView):
 
     role_map = {"POST": STAFF}
     scope_map = {"POST": INGEST_SCOPE}
+    customer_scope = SENT_BY_CALLER
 
     @extend_schema(request={"multipart/form-data": DOCUMENT_UPLOAD}, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
@@ -77,6 +78,7 @@ class DocumentUploadView(DocumentAPIView):
             declared_size=upload.size,
             document_type=django_request.POST.get("document_type", ""),
             shipment=shipment,
+            sent_by_key=self.api_key,
         )
         return Response(
             {"message_id": message.pk, "status": message.status}, status=status.HTTP_202_ACCEPTED

@@ -40,13 +40,14 @@ from integrations.models import (
     ProposedUpdate,
 )
 from integrations.pipeline import STAGE_INTAKE, STAGE_PARSE, register_channel_processor
+from integrations.selectors import SenderScope
 from shipments.models import Classifier, Shipment, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
 from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
 from tenancy.errors import PayloadTooLarge
-from tenancy.models import Tenant, User
+from tenancy.models import ApiKey, Tenant, User
 
 DEFAULT_THRESHOLD = 0.95
 FORMAT = "document"
@@ -96,6 +97,7 @@ def document_store(
     declared_size: int | None = None,
     document_type: str = "",
     shipment: Shipment | None = None,
+    sent_by_key: ApiKey | None = None,
 ) -> InboundMessage:
     """Store an uploaded document (message + attachment, one transaction); processed later.
 
@@ -141,6 +143,7 @@ def document_store(
             body=body,
             content_type=content_type,
             limit=max_document_bytes(),
+            sent_by_key=sent_by_key,
         )
         Attachment.objects.create(
             message=message,
@@ -246,6 +249,7 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
         for value in ref.lookup_values()
     }
     by_reference = shipment_ids_by_reference_values(values) if values else {}
+    scope = SenderScope([m for m, *_ in read], {s for ids in by_reference.values() for s in ids})
     hinted = {int(h["shipment-id"]) for *_, h in read if h.get("shipment-id", "").isdigit()}
     visible = set(Shipment.objects.filter(pk__in=hinted).values_list("pk", flat=True))
 
@@ -256,6 +260,7 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
             if ref.valid is not False:
                 for value in ref.lookup_values():
                     matched |= by_reference.get(value, set())
+        matched = scope.allowed(message, matched)
         hint = hints.get("shipment-id", "")
         hint_id = int(hint) if hint.isdigit() and int(hint) in visible else None
         if hint_id is not None:

@@ -23,7 +23,7 @@ from integrations.positions.serializers import ShipmentPositionsOut, StopOut
 from integrations.services import message_refuse, message_store
 from shipments.models import Shipment
 from shipments.selectors import shipment_list
-from tenancy.api.base import FIELD, STAFF, TenantAPIView
+from tenancy.api.base import FIELD, SENT_BY_CALLER, STAFF, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
 
@@ -35,7 +35,7 @@ class PositionsIngestView(TenantAPIView):
 
     role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
-    customer_scope = None
+    customer_scope = SENT_BY_CALLER
 
     @extend_schema(request=None, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
@@ -57,7 +57,11 @@ class PositionsIngestView(TenantAPIView):
                 error=error,
             ) from None
         message = message_store(
-            integration=None, channel=Channel.POSITION, body=body, content_type=content_type
+            integration=None,
+            channel=Channel.POSITION,
+            body=body,
+            content_type=content_type,
+            sent_by_key=self.api_key,
         )
         return Response(
             {"message_id": message.pk, "status": message.status, "pings": len(pings)},

@@ -35,6 +35,7 @@ from integrations.models import (
 from integrations.parsers.base import ParseError
 from integrations.pipeline import STAGE_INTAKE, STAGE_PARSE, register_channel_processor
 from integrations.positions.parse import Ping, ping_validate, pings_from_body
+from integrations.selectors import SenderScope
 from shipments.models import Classifier, Shipment, SourceKind
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
@@ -91,7 +92,8 @@ def process_position_messages(messages: list[InboundMessage], *, force: bool = F
         {p.reference for p in pings if p.reference}
         | {p.vehicle_ref for p in pings if p.vehicle_ref}
     )
-    rows = _trail_rows(pings, found, outcomes, now)
+    scope = SenderScope(messages, {s for ids in found.values() for s in ids})
+    rows = _trail_rows(pings, found, scope, outcomes, now)
     # Re-processing (a replay) replaces what this message stored before: idempotent.
     PositionPing.objects.filter(message_id__in=[m.pk for m in messages]).delete()
     PositionPing.objects.bulk_create(rows, batch_size=5000)
@@ -102,12 +104,17 @@ def process_position_messages(messages: list[InboundMessage], *, force: bool = F
 
 
 def _trail_rows(
-    pings: list[Ping], found: dict[str, set[int]], outcomes: dict[int, _Outcome], now: datetime
+    pings: list[Ping],
+    found: dict[str, set[int]],
+    scope: SenderScope,
+    outcomes: dict[int, _Outcome],
+    now: datetime,
 ) -> list[PositionPing]:
     rows: list[PositionPing] = []
     tenant_id = current_tenant_id()
     for ping in pings:
         shipment_ids = found.get(ping.reference) or found.get(ping.vehicle_ref) or set()
+        shipment_ids = scope.allowed(ping.message, shipment_ids)
         if not shipment_ids and not ping.vehicle_ref:
             outcomes[ping.message.pk].held += 1  # unknown reference: nothing to attach it to
             continue

@@ -17,7 +17,7 @@ from integrations.models import Channel
 from integrations.scans import services
 from integrations.scans.parse import MAX_ATTACHMENT_BYTES, Upload
 from integrations.services import message_refuse
-from tenancy.api.base import FIELD, TenantAPIView
+from tenancy.api.base import FIELD, SENT_BY_CALLER, TenantAPIView
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
 
@@ -27,7 +27,7 @@ class ScanView(TenantAPIView):
 
     role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
-    customer_scope = None
+    customer_scope = SENT_BY_CALLER
 
     @extend_schema(request=None, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
@@ -39,6 +39,7 @@ class ScanView(TenantAPIView):
                 uploads=uploads,
                 known=selectors.known_milestones(),
                 scanned_by=scanned_by,
+                sent_by_key=self.api_key,
             )
         except DomainError as error:
             raise self._refused(received, error) from None

@@ -12,6 +12,7 @@ from django.db import transaction
 from integrations.models import Attachment, AttachmentKind, Channel, InboundMessage
 from integrations.scans.parse import EXTENSIONS, Upload, scan_clean, upload_check
 from integrations.services import message_store
+from tenancy.models import ApiKey
 
 
 @transaction.atomic
@@ -21,6 +22,7 @@ def scan_submit(
     uploads: list[Upload],
     known: set[str],
     scanned_by: dict[str, Any],
+    sent_by_key: ApiKey | None = None,
 ) -> InboundMessage:
     """Validate, store the scan (and its files) and enqueue processing after commit."""
     cleaned = scan_clean(data, known=known)
@@ -33,6 +35,7 @@ def scan_submit(
         body=body,
         content_type="application/json",
         format_hint="scan",
+        sent_by_key=sent_by_key,
     )
     for upload in uploads:
         digest = hashlib.sha256(upload.data).hexdigest()

@@ -36,6 +36,9 @@ M = TypeVar("M", bound=Model)
 NO_KEYS: MethodMap = {}
 # customer_scope of a view that only shows the caller itself (nothing of any customer's).
 CALLER_ONLY = "caller"
+# customer_scope of a view of what callers sent (inbound messages): a customer-limited key
+# sees only what it sent itself; what it sends reaches only its accounts' shipments.
+SENT_BY_CALLER = "sent_by_key"
 
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "CALLER_ONLY",
     "FIELD",
     "NO_KEYS",
+    "SENT_BY_CALLER",
     "STAFF",
     "MethodMap",
     "TenantAPIView",
@@ -92,8 +96,11 @@ class TenantAPIView(APIView):
         if accounts is None:
             return queryset
         path = path or self.customer_scope
-        if path is None:  # the permission refuses such callers before the view runs
+        if path is None or path == CALLER_ONLY:  # the permission refuses such callers
             return queryset.none()
+        if path == SENT_BY_CALLER:
+            key = self.api_key
+            return queryset.filter(sent_by_key=key) if key is not None else queryset.none()
         return queryset.filter(**{f"{path}__in": sorted(accounts)})
 
     def get_scoped(self, queryset: QuerySet[M], path: str | None = None, **lookup: Any) -> M:

@@ -31,7 +31,7 @@ INGEST_SCOPE = frozenset({ApiScope.INGEST})
 
 
 class DocumentAPIView(TenantAPIView):
-    customer_scope = None
+    customer_scope: str | None = None
 
     def shipment(self, value: Any, *, field: str = "shipment_id") -> Shipment | None:
         """The tenant's shipment of this id (another tenant's is unknown alike), or None."""

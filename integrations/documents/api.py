@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -31,7 +31,7 @@ INGEST_SCOPE = frozenset({ApiScope.INGEST})
 
 
 class DocumentAPIView(TenantAPIView):
-    customer_scope: str | None = None
+    customer_scope: ClassVar[str | None] = None
 
     def shipment(self, value: Any, *, field: str = "shipment_id") -> Shipment | None:
         """The tenant's shipment of this id (another tenant's is unknown alike), or None."""

@@ -818,12 +818,10 @@ def _rank_candidates(
     if len(candidates) < 2:
         return tuple(candidates)
 
-    def key(c: EstimateCandidate) -> tuple[int, int, int, str, str, str]:
-        recorded = c.recorded_at or evaluated_at
+    def key(c: EstimateCandidate) -> tuple[int, int, str, str, str]:
         return (
             rank[c.source_kind],
-            -_micros(c.issued_at or recorded),
-            -_micros(recorded),
+            -_micros(c.issued_at or c.recorded_at or evaluated_at),
             c.source_kind,
             c.source_name,
             c.event_id or "",

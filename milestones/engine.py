@@ -56,10 +56,10 @@ The candidate whose ``source_kind`` comes first in ``source_priority`` wins; the
 * Milepost's projection (``projection``) is only arithmetic over the template offsets.
 
 Among candidates of the same priority the newest issued wins (newer knowledge; a projection
-counts as issued now). Source kinds not named in the tenant's order rank after all named ones.
-PLN events replace the template's planned time for their milestone by the same rule (a published
-schedule is better than a default offset). The row lists all candidates (best first) and says
-why one is used.
+counts as issued now; then source kind, name, event id). Source kinds not named in the
+tenant's order rank after all named ones. PLN events replace the template's planned time for
+their milestone by the same rule (a published schedule is better than a default offset). The
+row lists all candidates (best first) and says why one is used.
 
 Projection and floors
 ---------------------
@@ -72,17 +72,19 @@ For a milestone without actual, the projection is
    (a vessel scheduled for the 8th is not projected for the 6th; a later chain still wins: cargo
    that can not make the sailing is not shown on it).
 
-Then the projection AND the used estimate are raised to the highest of these floors
-(``estimate_clamped``; the reason names the floor; first listed wins a tie):
+Then the projection AND the used estimate are raised to the highest of these floors (the
+basis / reason says to what; the first listed wins a tie):
 
-a. the latest actual of any completed lower-sequence milestone (flag ``clamped:<code>``);
+a. the latest actual of any completed lower-sequence milestone;
 b. progress milestones only: the used estimate of every REQUIRED progress milestone of lower
    sequence that is still expected (not reached, not skipped) - nothing is expected before what
-   must precede it is expected (flag ``clamped:<code>``);
-c. a parent leg: the parent's time (flag ``clamped:<code>``);
+   must precede it is expected;
+c. a parent leg: the parent's time;
 d. unless skipped: now (``min(now, as_of)``) - an overdue milestone is expected now or later.
-   Not flagged: being overdue is what lateness reports.
 
+A used estimate that had to be raised is ``estimate_clamped``. When a *reported* estimate is
+below a, b or c it contradicts what must precede it: flag ``clamped:<code>``. Raising a
+projection, or raising to now, is not flagged (being overdue is what lateness reports).
 Later milestones anchor on the raised estimate, so the ETA chain follows every floor.
 
 Parent legs (consolidations, first-mile loads, linehauls)

@@ -20,7 +20,15 @@ class MilestoneDefinitionInline(admin.TabularInline):
     model = MilestoneDefinition
     extra = 0
     can_delete = False
-    fields = ["sequence", "code", "kind", "required", "planned_anchor", "planned_offset"]
+    fields = [
+        "sequence",
+        "code",
+        "kind",
+        "required",
+        "repeatable",
+        "planned_anchor",
+        "planned_offset",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -9,7 +9,14 @@ Notes on choices:
 * ``warehouse_received`` is only required where the hub receipt is a real control point (LCL
   container freight station); elsewhere carriers often do not report hub scans.
 * ``customs_hold`` is an exception_hold, ``returned``/``failed_delivery`` are terminal
-  alternatives: none of them is required or planned.
+  alternatives: none of them is required or planned. Every template has both alternatives
+  (a return or a failed delivery happens in every mode); cancellation needs no milestone (the
+  engine handles a ``cancelled`` event with any template).
+* ``out_for_delivery``, ``failed_delivery`` and ``customs_hold`` are repeatable: delivery
+  attempts and holds legitimately happen more than once, and the latest report is the current
+  attempt (see the engine docstring, Actual rule).
+* Optional milestones are never late by absence (engine docstring, Lateness), so a hub scan a
+  mode's carriers rarely send is optional rather than required.
 * ``delivered`` and ``proof_of_delivery`` trigger billing.
 """
 
@@ -27,7 +34,7 @@ from milestones.engine import (
     PlannedRule,
 )
 
-__all__ = ["DEFAULT_TEMPLATES", "LABELS", "MODES", "default_template"]
+__all__ = ["DEFAULT_TEMPLATES", "LABELS", "MODES", "REPEATABLE", "default_template"]
 
 LABELS: Mapping[str, Mapping[str, str]] = {
     "order_created": {
@@ -99,6 +106,8 @@ _KINDS = {"customs_hold": KIND_EXCEPTION_HOLD, "failed_delivery": KIND_TERMINAL_
 _KINDS["returned"] = KIND_TERMINAL_ALT
 # Who may report what: an order is created by us, the customer portal or the shipper's system.
 _ALLOWED_SOURCES = {"order_created": frozenset({"system", "user", "integration"})}
+# Milestones that legitimately happen again (delivery attempts, holds): the latest is current.
+REPEATABLE = frozenset({"out_for_delivery", "failed_delivery", "customs_hold"})
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -120,6 +129,7 @@ def _build(steps: list[_Step]) -> list[MilestoneDef]:
             tolerance=tolerance,
             triggers_billing=code in _BILLING,
             kind=_KINDS.get(code, KIND_PROGRESS),
+            repeatable=code in REPEATABLE,
         )
         for index, (code, anchor, offset, tolerance, required) in enumerate(steps)
     ]
@@ -152,6 +162,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("out_for_delivery", "customs_cleared", 1 * D, 1 * D, True),
             ("delivered", "out_for_delivery", 10 * H, 12 * H, True),
             ("proof_of_delivery", "delivered", 2 * D, 1 * D, True),
+            *_alternatives(),
         ]
     ),
     "ocean_lcl": _build(
@@ -166,6 +177,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("out_for_delivery", "customs_cleared", 2 * D, 1 * D, True),
             ("delivered", "out_for_delivery", 10 * H, 12 * H, True),
             ("proof_of_delivery", "delivered", 2 * D, 1 * D, True),
+            *_alternatives(),
         ]
     ),
     "air": _build(
@@ -180,6 +192,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("out_for_delivery", "customs_cleared", 12 * H, 6 * H, True),
             ("delivered", "out_for_delivery", 8 * H, 4 * H, True),
             ("proof_of_delivery", "delivered", 1 * D, 12 * H, True),
+            *_alternatives(),
         ]
     ),
     "road_ftl": _build(
@@ -190,6 +203,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("arrived", "departed", 2 * D, 6 * H, True),
             ("delivered", "arrived", 2 * H, 2 * H, True),
             ("proof_of_delivery", "delivered", 2 * D, 1 * D, True),
+            *_alternatives(),
         ]
     ),
     "road_ltl": _build(
@@ -202,6 +216,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("out_for_delivery", "arrived", 1 * D, 12 * H, True),
             ("delivered", "out_for_delivery", 8 * H, 4 * H, True),
             ("proof_of_delivery", "delivered", 2 * D, 1 * D, True),
+            *_alternatives(),
         ]
     ),
     "parcel": _build(
@@ -236,6 +251,7 @@ DEFAULT_TEMPLATES: dict[str, list[MilestoneDef]] = {
             ("warehouse_received", "arrived", 2 * H, 4 * H, False),
             ("delivered", "arrived", 4 * H, 4 * H, True),
             ("proof_of_delivery", "delivered", 1 * D, 12 * H, False),
+            *_alternatives(),
         ]
     ),
     "multimodal": _build(

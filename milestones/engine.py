@@ -2,11 +2,12 @@
 
 The timeline of a shipment is never stored as truth: it is COMPUTED from the immutable
 tracking events by :func:`compute_timeline`. The same set of events (in any order, with any
-duplicates) always yields an equal :class:`Timeline`.
+duplicates) always yields an equal :class:`Timeline`; so does the same set of upstream delays
+in any order.
 
 Event resolution (in this order)
 --------------------------------
-1. ``as_of``: only events with ``recorded_at <= as_of`` are known.
+1. ``as_of``: only events with ``recorded_at <= as_of`` are known (the boundary is included).
 2. Duplicates: events sharing a ``dedupe_key`` collapse to one representative (the first
    recorded; remaining ties broken by every other field, so the choice never depends on order).
    A ``supersedes`` pointing at any member of a duplicate group points at the representative.
@@ -16,18 +17,35 @@ Event resolution (in this order)
 4. Corrections: every event named by a ``supersedes`` of a known event is ignored. Superseding is
    permanent and transitive by construction (c supersedes b supersedes a leaves only c). A
    ``voids`` event cancels its target and is itself never a fact; voiding a correction does not
-   resurrect what that correction replaced (it was already declared wrong).
+   resurrect what that correction replaced (it was already declared wrong). Voiding an event is
+   the same as never having received it.
+5. Future actuals: an ACT event whose ``occurred_at`` is later than its own ``recorded_at`` plus
+   :data:`CLOCK_SKEW` (15 min) claims something happened after Milepost was told: it is not a
+   fact. It is kept on its row (``suspect_actuals``) and flagged ``future_actual:<code>``, but it
+   is never the row's actual, so it drives neither status, progress, lateness nor projections.
 
 Actual rule (several ACT events for one milestone)
 --------------------------------------------------
-A milestone happens once; the EARLIEST ``occurred_at`` among the effective ACT events wins (the
-first credible report of the milestone happening). Ties: source priority, then earliest recorded,
-then id. A source that got the time wrong must send a correction (``supersedes``).
+A milestone happens once: the EARLIEST ``occurred_at`` among the credible ACT events wins (the
+first credible report of the milestone happening; right for departed, arrived, delivered). Ties:
+source priority, then earliest recorded, then id. A source that got the time wrong must send a
+correction (``supersedes``).
+
+A REPEATABLE milestone (``MilestoneDef.repeatable``; the default templates mark
+out_for_delivery, failed_delivery and customs_hold; a tenant may mark e.g. gate moves) can
+legitimately happen again: its actual is the LATEST credible report, the current attempt (ties:
+source priority, earliest recorded, id). Everything that reads the row's actual uses the current
+attempt (projections anchored on it, floors, lateness); only the sequence check of LATER
+milestones uses its first attempt (some attempt happened before them).
 
 Source priority (which estimate is USED)
 ----------------------------------------
-Candidates of a row: for every source (``source_kind`` + ``source_name``) its most recently
-recorded EST event, plus Milepost's own projection (source kind ``projection``).
+Candidates of a row: for every source (``source_kind`` + ``source_name``) its NEWEST ISSUED EST
+event, plus Milepost's own projection (source kind ``projection``). The issue time is the
+source's own (``issued_at``: DCSA ``eventCreatedDateTime``, the X12/EDIFACT message date); an
+event without one counts as issued when received (``recorded_at``), and none counts as issued
+after it was received. So a stale EDI replay received after a newer estimate does not win.
+Remaining ties: later recorded, then later occurred, dedupe key, id.
 The candidate whose ``source_kind`` comes first in ``source_priority`` wins; the default is
 ``DEFAULT_SOURCE_PRIORITY = ("user", "integration", "partner", "projection")`` because
 
@@ -37,18 +55,54 @@ The candidate whose ``source_kind`` comes first in ``source_priority`` wins; the
 * a partner relay (``partner``) is second-hand, often delayed or re-keyed;
 * Milepost's projection (``projection``) is only arithmetic over the template offsets.
 
-Among candidates of the same priority the most recently recorded wins (newer knowledge).
-Source kinds not named in the tenant's order rank after all named ones. PLN events replace the
-template's planned time for their milestone by the same rule (a published schedule is better
-than a default offset). The row lists all candidates (best first) and says why one is used.
+Among candidates of the same priority the newest issued wins (newer knowledge; a projection
+counts as issued now; then source kind, name, event id). Source kinds not named in the
+tenant's order rank after all named ones. PLN events replace the template's planned time for
+their milestone by the same rule (a published schedule is better than a default offset). The
+row lists all candidates (best first) and says why one is used.
 
-Projection
-----------
-For a milestone without actual: projected = (anchor's actual, else anchor's used estimate, else
-anchor's planned) + offset; anchor ``booking`` means ``booked_at``. Active upstream delays raise
-it to at least ``planned + delay``. Finally every projection AND every used estimate is clamped
-upward to the latest actual of a completed predecessor (lower sequence) - a milestone can not be
-expected before something that must precede it has already happened (flag ``clamped:<code>``).
+Projection and floors
+---------------------
+For a milestone without actual, the projection is
+
+1. the parent's time when the row is a parent leg (below); otherwise (anchor's actual, else
+   anchor's used estimate, else anchor's planned) + offset, anchor ``booking`` meaning
+   ``booked_at``;
+2. published schedule: when the row's planned time comes from a PLN event, at least that plan
+   (a vessel scheduled for the 8th is not projected for the 6th; a later chain still wins: cargo
+   that can not make the sailing is not shown on it).
+
+Then the projection AND the used estimate are raised to the highest of these floors (the
+basis / reason says to what; the first listed wins a tie):
+
+a. the latest actual of any completed lower-sequence milestone;
+b. progress milestones only: the used estimate of every REQUIRED progress milestone of lower
+   sequence that is still expected (not reached, not skipped) - nothing is expected before what
+   must precede it is expected;
+c. a parent leg: the parent's time;
+d. unless skipped: now (``min(now, as_of)``) - an overdue milestone is expected now or later.
+
+A used estimate that had to be raised is ``estimate_clamped``. When a *reported* estimate is
+below a, b or c it contradicts what must precede it: flag ``clamped:<code>``. Raising a
+projection, or raising to now, is not flagged (being overdue is what lateness reports).
+Later milestones anchor on the raised estimate, so the ETA chain follows every floor.
+
+Parent legs (consolidations, first-mile loads, linehauls)
+---------------------------------------------------------
+An :class:`UpstreamDelay` gives a parent shipment's time for ``parent_milestone`` (its actual,
+else its used estimate) for the child's ``affects`` milestone. A child that rides on the
+parent's leg takes that leg's times from the parent, at or after the parent's time, whatever the
+child's own plan (booked earlier or later than the container):
+
+* the child's own credible actual of ``affects`` wins (its own fact); the parent is ignored;
+* when every parent of that milestone has an actual, the child's row takes it as its actual
+  (the latest of several parents; ``source_kind`` ``parent``, reason "from <link reason>");
+* otherwise the child's projection of it IS the parent's time (latest of several parents) and
+  any used estimate is raised to at least it (floor c): an older, earlier carrier estimate of
+  the child is raised, a later one is kept. Later milestones follow through anchors and floor b;
+* ``waiting_on`` ("waiting on X, delayed 6 h at departure") is shown only while a parent that is
+  late against its own plan (``delay > 0``) has not done the leg; once it has, the child has
+  done it too and nothing waits.
 
 Status (closed enum :class:`ShipmentStatus`)
 -------------------------------------------
@@ -61,32 +115,45 @@ Milestone -> stage mapping (:data:`STAGE_BY_MILESTONE`; unknown progress codes -
     returned -> returned                failed_delivery -> failed_delivery
     exception -> exception              cancelled -> cancelled
 
-Precedence, first match wins:
+``cancelled`` and ``exception`` events, and ``returned`` / ``failed_delivery`` events when the
+template lacks them (:data:`BUILTIN_TERMINAL_ALTS`), work with any template; they get rows
+outside the template without an ``extra_milestone`` flag. Precedence, first match wins:
 
-1. an effective ACT ``cancelled`` event -> cancelled;
-2. a terminal_alt actual (returned / failed_delivery) not followed by later progress activity
-   (any effective progress ACT occurring after it) -> its stage;
+1. a credible ACT ``cancelled`` event -> cancelled;
+2. terminal alternatives (template terminal_alt milestones and the built-in ones): the latest
+   credible report of each; the latest of those, unless progress activity (any credible progress
+   ACT, or a parent leg's actual) occurred after it -> its stage. So out for delivery -> failed
+   -> out for delivery -> failed is failed_delivery, and a new attempt after a failure is not;
 3. the FURTHEST reached progress milestone (highest template sequence, not latest time) maps to
    delivered -> delivered (delivered beats exceptions and holds);
-4. an ACT ``exception`` event not followed by progress activity -> exception;
+4. a credible ACT ``exception`` event not followed by progress activity -> exception;
 5. a reached exception_hold (customs_hold) with no progress milestone of higher sequence reached
    -> at_customs;
 6. otherwise the stage of the furthest reached progress milestone, booked if none.
 
 Because 3/5/6 use template sequence, a late-arriving EARLIER milestone never moves status back.
 
-Out of sequence
----------------
-A progress actual is flagged when any required progress milestone of lower sequence has no actual
-occurring at or before it (``out_of_sequence=True`` + flag ``out_of_sequence:<code>``).
-Exception holds and terminal alternatives are not checked (they are off the main path).
+Sequence: gaps and inversions
+-----------------------------
+Only progress actuals are checked against REQUIRED progress milestones of lower sequence
+(exception holds and terminal alternatives are off the main path):
+
+* inversion (reported in the wrong order): a predecessor's actual (its first attempt if
+  repeatable) occurred after this actual -> ``out_of_sequence=True``, flag
+  ``out_of_sequence:<code>``;
+* gap (a missing report): a required progress milestone has no actual although a later progress
+  milestone is reached -> on the missing row ``gap=True``, flag ``gap:<code>``. It was skipped,
+  so it is not late.
 
 Lateness
 --------
-``deadline = planned + tolerance``. Reached: late if actual > deadline. Not reached: late if
-``now`` (``min(now, as_of)``) > deadline, unless the row is off the main path, a later progress
-milestone was already reached (skipped, not late), or the shipment is cancelled / returned.
-``at_risk``: not reached, not (yet) late, but the used estimate is after the deadline.
+``deadline = planned + tolerance``; late means strictly after it. Reached: late if actual >
+deadline (a reported fact, required or not). Not reached: late if ``now`` (``min(now, as_of)``)
+> deadline, only for a REQUIRED progress milestone that is still expected: not skipped (a later
+progress milestone was already reached), shipment not cancelled / returned. An optional
+milestone is never late (nor at risk) by absence: a feed may never send it (a hub scan air
+carriers do not report, ``order_created``). Lateness only grows with ``now`` for a fixed set of
+events. ``at_risk``: expected, not (yet) late, but the used estimate is after the deadline.
 """
 
 from __future__ import annotations
@@ -102,12 +169,15 @@ from tenancy.errors import DomainError
 
 __all__ = [
     "BOOKING_ANCHOR",
+    "BUILTIN_TERMINAL_ALTS",
     "CANCELLED_CODE",
+    "CLOCK_SKEW",
     "DEFAULT_SOURCE_PRIORITY",
     "EXCEPTION_CODE",
     "KIND_EXCEPTION_HOLD",
     "KIND_PROGRESS",
     "KIND_TERMINAL_ALT",
+    "PARENT_SOURCE_KIND",
     "PROJECTION_SOURCE_KIND",
     "STAGE_BY_MILESTONE",
     "EngineEvent",
@@ -125,6 +195,7 @@ __all__ = [
     "effective_events",
     "format_duration",
     "timeline_to_dict",
+    "upstream_delay",
     "validate_template",
     "validated_template",
 ]
@@ -132,6 +203,9 @@ __all__ = [
 BOOKING_ANCHOR = "booking"
 CANCELLED_CODE = "cancelled"
 EXCEPTION_CODE = "exception"
+# Terminal alternatives the engine knows even when a template lacks them (see Status).
+BUILTIN_TERMINAL_ALTS: tuple[str, ...] = ("failed_delivery", "returned")
+_UNFLAGGED_EXTRAS = frozenset({CANCELLED_CODE, EXCEPTION_CODE, *BUILTIN_TERMINAL_ALTS})
 
 KIND_PROGRESS = "progress"
 KIND_EXCEPTION_HOLD = "exception_hold"
@@ -141,7 +215,10 @@ MILESTONE_KINDS = frozenset({KIND_PROGRESS, KIND_EXCEPTION_HOLD, KIND_TERMINAL_A
 SOURCE_KINDS = frozenset({"integration", "partner", "user", "system", "projection"})
 PROJECTION_SOURCE_KIND = "projection"
 PROJECTION_SOURCE_NAME = "milepost"
+PARENT_SOURCE_KIND = "parent"  # an actual a child takes from its parent's leg
 DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = ("user", "integration", "partner", "projection")
+# How far an actual may lie after its own receipt time before it is not a fact (clocks differ).
+CLOCK_SKEW = timedelta(minutes=15)
 
 ACT, EST, PLN = "ACT", "EST", "PLN"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,6 +255,7 @@ class MilestoneDef:
     tolerance: timedelta = timedelta(0)
     triggers_billing: bool = False
     kind: str = KIND_PROGRESS
+    repeatable: bool = False  # may legitimately happen again: the latest report is current
 
 
 @dataclass(frozen=True)
@@ -194,17 +272,25 @@ class EngineEvent:
     voids: bool = False
     location: str | None = None
     reason: str = ""
+    issued_at: datetime | None = None  # the source's own issue time; None -> recorded_at
 
 
 @dataclass(frozen=True)
 class UpstreamDelay:
-    """A parent shipment is late: ``affects`` and every later progress milestone slip."""
+    """A parent shipment's time for the leg its child rides on (see Parent legs).
+
+    ``at`` is the parent's actual of ``parent_milestone`` (``actual=True``), else its used
+    estimate; ``delay`` is how late that is against the parent's own plan (only for the text);
+    ``affects`` is the child's milestone that rides on it."""
 
     parent_reference: str
     parent_milestone: str
-    delay: timedelta
     affects: str
+    at: datetime
+    actual: bool = False
+    delay: timedelta = timedelta(0)
     reason: str = ""
+    recorded_at: datetime | None = None  # when the parent's actual was recorded
 
 
 class ShipmentStatus(enum.StrEnum):
@@ -277,6 +363,7 @@ class EstimateCandidate:
     recorded_at: datetime | None
     event_id: str | None
     basis: str = ""
+    issued_at: datetime | None = None  # the source's issue time (never after recorded_at)
 
 
 @dataclass(frozen=True)
@@ -286,13 +373,15 @@ class MilestoneRow:
     sequence: int | None
     kind: str
     required: bool
+    repeatable: bool
     customer_visible: bool
     triggers_billing: bool
     in_template: bool
     planned: datetime | None
     planned_basis: str
-    actual: ReportedTime | None
-    estimated_at: datetime | None  # the USED estimate after clamping; None once reached
+    actual: ReportedTime | None  # the first credible report; the current attempt if repeatable
+    suspect_actuals: tuple[ReportedTime, ...]  # future actuals: kept, flagged, never used
+    estimated_at: datetime | None  # the USED estimate after the floors; None once reached
     estimate: EstimateCandidate | None  # the candidate that is used
     estimate_reason: str
     estimate_clamped: bool
@@ -302,7 +391,8 @@ class MilestoneRow:
     late: bool
     late_by: timedelta | None
     at_risk: bool
-    out_of_sequence: bool
+    out_of_sequence: bool  # an inversion: a required predecessor happened after this actual
+    gap: bool  # required, never reported, but a later progress milestone was reached
     waiting_on: tuple[str, ...]
 
     @property
@@ -520,28 +610,33 @@ def _full_key(e: EngineEvent) -> tuple[Any, ...]:
         e.voids,
         e.location or "",
         e.reason,
+        e.issued_at is not None,
+        e.issued_at or _EPOCH,
     )
 
 
 def _normalised(e: EngineEvent) -> EngineEvent:
-    if e.occurred_at.tzinfo is UTC and e.recorded_at.tzinfo is UTC:
+    issued = e.issued_at
+    if (
+        e.occurred_at.tzinfo is UTC
+        and e.recorded_at.tzinfo is UTC
+        and (issued is None or issued.tzinfo is UTC)
+    ):
         return e  # the usual case: already UTC, nothing to convert
-    occurred, recorded = _utc(e.occurred_at), _utc(e.recorded_at)
-    if occurred == e.occurred_at and recorded == e.recorded_at and e.occurred_at.tzinfo is UTC:
-        return e
     return EngineEvent(
         id=e.id,
         milestone=e.milestone,
-        occurred_at=occurred,
+        occurred_at=_utc(e.occurred_at),
         classifier=e.classifier,
         source_kind=e.source_kind,
         source_name=e.source_name,
-        recorded_at=recorded,
+        recorded_at=_utc(e.recorded_at),
         dedupe_key=e.dedupe_key,
         supersedes=e.supersedes,
         voids=e.voids,
         location=e.location,
         reason=e.reason,
+        issued_at=None if issued is None else _utc(issued),
     )
 
 
@@ -653,21 +748,38 @@ def _reported(e: EngineEvent) -> ReportedTime:
     )
 
 
-def _select_actual(acts: Sequence[EngineEvent], rank: _Ranks) -> ReportedTime:
-    """Earliest occurred wins; ties: source priority, earliest recorded, id (see docstring)."""
+def _select_actual(acts: Sequence[EngineEvent], rank: _Ranks, repeatable: bool) -> ReportedTime:
+    """Earliest occurred wins, the latest if repeatable; ties: source priority, earliest
+    recorded, id (see docstring, Actual rule)."""
     if len(acts) == 1:
         return _reported(acts[0])
-    best = min(acts, key=lambda e: (e.occurred_at, rank[e.source_kind], e.recorded_at, e.id))
+    if repeatable:
+        best = min(
+            acts, key=lambda e: (-_micros(e.occurred_at), rank[e.source_kind], e.recorded_at, e.id)
+        )
+    else:
+        best = min(acts, key=lambda e: (e.occurred_at, rank[e.source_kind], e.recorded_at, e.id))
     return _reported(best)
 
 
+def _issued(e: EngineEvent) -> datetime:
+    """When the source issued the report: its own time, never after we received it."""
+    issued = e.issued_at
+    return e.recorded_at if issued is None or issued > e.recorded_at else issued
+
+
 def _latest_per_source(estimates: Sequence[EngineEvent]) -> list[EngineEvent]:
+    """Each source's newest issued report (ties: later recorded, occurred, key, id)."""
     if len(estimates) < 2:
         return list(estimates)
-    latest: dict[tuple[str, str], EngineEvent] = {}
-    for e in sorted(estimates, key=_event_order):  # later recorded overwrites earlier
-        latest[(e.source_kind, e.source_name)] = e
-    return [latest[k] for k in sorted(latest)]
+    latest: dict[tuple[str, str], tuple[tuple[Any, ...], EngineEvent]] = {}
+    for e in estimates:
+        source = (e.source_kind, e.source_name)
+        key = (_issued(e), e.recorded_at, e.occurred_at, e.dedupe_key, e.id)
+        held = latest.get(source)
+        if held is None or key > held[0]:
+            latest[source] = (key, e)
+    return [latest[k][1] for k in sorted(latest)]
 
 
 def _candidate_from(e: EngineEvent) -> EstimateCandidate:
@@ -680,6 +792,7 @@ def _candidate_from(e: EngineEvent) -> EstimateCandidate:
             "recorded_at": e.recorded_at,
             "event_id": e.id,
             "basis": e.reason,
+            "issued_at": None if e.issued_at is None else _issued(e),
         },
     )
 
@@ -694,6 +807,7 @@ def _projection_candidate(at: datetime, basis: str) -> EstimateCandidate:
             "recorded_at": None,
             "event_id": None,
             "basis": basis,
+            "issued_at": None,
         },
     )
 
@@ -701,15 +815,14 @@ def _projection_candidate(at: datetime, basis: str) -> EstimateCandidate:
 def _rank_candidates(
     candidates: Sequence[EstimateCandidate], rank: _Ranks, evaluated_at: datetime
 ) -> tuple[EstimateCandidate, ...]:
-    """Best first: source priority, then most recently recorded (a projection is 'now')."""
+    """Best first: source priority, then newest issued (a projection is issued 'now')."""
     if len(candidates) < 2:
         return tuple(candidates)
 
     def key(c: EstimateCandidate) -> tuple[int, int, str, str, str]:
-        recorded = c.recorded_at or evaluated_at
         return (
             rank[c.source_kind],
-            -_micros(recorded),
+            -_micros(c.issued_at or c.recorded_at or evaluated_at),
             c.source_kind,
             c.source_name,
             c.event_id or "",
@@ -733,7 +846,7 @@ def _estimate_reason(ranked: Sequence[EstimateCandidate], rank: _Ranks) -> str:
     runner_up = ranked[1]
     if rank[winner.source_kind] < rank[runner_up.source_kind]:
         return f"{_describe(winner)} wins by source priority ({' > '.join(rank.priority)})"
-    return f"{_describe(winner)} is the most recently recorded of equal-priority estimates"
+    return f"{_describe(winner)} is the newest issued of equal-priority estimates"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -751,6 +864,104 @@ def _waiting_text(delay: UpstreamDelay) -> str:
     where = _MILESTONE_NOUNS.get(delay.parent_milestone, delay.parent_milestone.replace("_", " "))
     text = f"waiting on {delay.parent_reference}, delayed {format_duration(delay.delay)} at {where}"
     return f"{text} ({delay.reason})" if delay.reason else text
+
+
+# --------------------------------------------------------------------------- parent legs
+
+
+def upstream_delay(
+    *,
+    parent_reference: str,
+    parent_milestone: str,
+    affects: str,
+    planned: datetime | None,
+    actual_at: datetime | None,
+    estimated_at: datetime | None,
+    actual_recorded_at: datetime | None = None,
+    reason: str = "",
+) -> UpstreamDelay | None:
+    """The leg a child rides on, from the parent's row for ``parent_milestone``: its actual,
+    else its used estimate; None while the parent has no time for it."""
+    at = actual_at if actual_at is not None else estimated_at
+    if at is None:
+        return None
+    return UpstreamDelay(
+        parent_reference=parent_reference,
+        parent_milestone=parent_milestone,
+        affects=affects,
+        at=at,
+        actual=actual_at is not None,
+        delay=at - planned if planned is not None else timedelta(0),
+        reason=reason,
+        recorded_at=actual_recorded_at if actual_at is not None else None,
+    )
+
+
+@dataclass(slots=True)
+class _Leg:
+    """A parent leg a child's milestone waits on (no parent has an actual for all of it)."""
+
+    at: datetime
+    basis: str  # "departed estimate of consolidation X"
+    waiting: tuple[str, ...]
+
+
+def _delay_key(x: UpstreamDelay) -> tuple[Any, ...]:
+    # Total order so that the chosen parent never depends on the order of the list.
+    return (
+        _utc(x.at),
+        x.actual,
+        x.parent_reference,
+        x.parent_milestone,
+        x.delay,
+        x.reason,
+        x.recorded_at is not None,
+        x.recorded_at or _EPOCH,
+    )
+
+
+def _parent_legs(
+    delays: Sequence[UpstreamDelay],
+    defs_by_code: Mapping[str, MilestoneDef],
+    actuals: Mapping[str, ReportedTime],
+    flags: set[str],
+) -> tuple[dict[str, ReportedTime], dict[str, _Leg]]:
+    """(actuals taken from parents, legs still waited on) by the child's milestone code."""
+    grouped: dict[str, list[UpstreamDelay]] = {}
+    for delay in delays:
+        if delay.affects not in defs_by_code:
+            flags.add(f"upstream_delay_unknown_milestone:{delay.affects}")
+        elif delay.affects not in actuals:  # the child's own fact wins
+            grouped.setdefault(delay.affects, []).append(delay)
+    inherited: dict[str, ReportedTime] = {}
+    legs: dict[str, _Leg] = {}
+    for code, group in grouped.items():
+        latest = max(group, key=_delay_key)
+        at = _utc(latest.at)
+        source = latest.reason or latest.parent_reference
+        if all(x.actual for x in group):
+            recorded = latest.recorded_at
+            inherited[code] = new_frozen(
+                ReportedTime,
+                {
+                    "event_id": "",
+                    "at": at,
+                    "source_kind": PARENT_SOURCE_KIND,
+                    "source_name": latest.parent_reference,
+                    "recorded_at": at if recorded is None else _utc(recorded),
+                    "location": None,
+                    "reason": f"from {source}",
+                },
+            )
+            continue
+        what = "actual" if latest.actual else "estimate"
+        late = {_waiting_text(x) for x in group if x.delay > timedelta(0) and not x.actual}
+        legs[code] = _Leg(
+            at=at,
+            basis=f"{latest.parent_milestone} {what} of {source}",
+            waiting=tuple(sorted(late)),
+        )
+    return inherited, legs
 
 
 # --------------------------------------------------------------------------- template plan
@@ -772,6 +983,7 @@ class _Step:
     d: MilestoneDef
     label: tuple[tuple[str, str], ...]
     predecessors: tuple[str, ...]  # required progress codes before it (progress milestones)
+    on_main_path: bool  # a required progress milestone (may be late by absence, floors others)
     rule_basis: str  # basis of a planned time (and projection from booking) by the rule
     no_anchor_plan: str  # basis when the anchor has no planned time
     no_anchor_time: str  # basis when the anchor has no time to project from
@@ -799,6 +1011,7 @@ def _step(d: MilestoneDef, required: Sequence[MilestoneDef]) -> _Step:
         d=d,
         label=_label_pairs(d.label),
         predecessors=predecessors,
+        on_main_path=d.kind == KIND_PROGRESS and d.required,
         rule_basis=rule_basis,
         no_anchor_plan=no_anchor_plan,
         no_anchor_time=no_anchor_time,
@@ -817,8 +1030,9 @@ class _TemplatePlan:
     progress: tuple[MilestoneDef, ...]  # in sequence order
     progress_codes: frozenset[str]
     counted: tuple[MilestoneDef, ...]  # what progress_percent counts
-    terminal_alts: tuple[MilestoneDef, ...]
+    alt_codes: tuple[str, ...]  # terminal alternatives: the template's, then built-in ones
     holds: tuple[MilestoneDef, ...]  # exception holds, highest sequence first
+    repeatable: frozenset[str]
     allowed_sources: Mapping[str, frozenset[str]]
     final_index: int | None  # the row whose time is the shipment's ETA
 
@@ -828,6 +1042,8 @@ def _plan_template(template: Sequence[MilestoneDef]) -> _TemplatePlan:
     progress = tuple(d for d in defs if d.kind == KIND_PROGRESS)
     required = tuple(d for d in progress if d.required)
     holds = [d for d in defs if d.kind == KIND_EXCEPTION_HOLD]
+    codes = {d.code for d in defs}
+    alts = [d.code for d in defs if d.kind == KIND_TERMINAL_ALT]
     return _TemplatePlan(
         steps=tuple(_step(d, required) for d in defs),
         defs_by_code={d.code: d for d in defs},
@@ -835,8 +1051,9 @@ def _plan_template(template: Sequence[MilestoneDef]) -> _TemplatePlan:
         progress=progress,
         progress_codes=frozenset(d.code for d in progress),
         counted=required or progress,
-        terminal_alts=tuple(d for d in defs if d.kind == KIND_TERMINAL_ALT),
+        alt_codes=(*alts, *(code for code in BUILTIN_TERMINAL_ALTS if code not in codes)),
         holds=tuple(sorted(holds, key=_seq, reverse=True)),
+        repeatable=frozenset(d.code for d in defs if d.repeatable),
         allowed_sources={d.code: d.allowed_sources for d in defs},
         final_index=_final_delivery_index(defs),
     )
@@ -873,13 +1090,21 @@ def _derive_status(
     actuals: Mapping[str, ReportedTime],
     acts_by_code: Mapping[str, Sequence[EngineEvent]],
     furthest: MilestoneDef | None,
+    inherited: Mapping[str, ReportedTime],
 ) -> ShipmentStatus:
-    """See module docstring, section Status."""
+    """See module docstring, section Status (``acts_by_code`` holds credible acts only)."""
     if CANCELLED_CODE in acts_by_code:
         return ShipmentStatus.CANCELLED
     last_progress = _latest_act_time(acts_by_code, plan.progress_codes)
+    for code, taken in inherited.items():
+        if code in plan.progress_codes and (last_progress is None or taken.at > last_progress):
+            last_progress = taken.at
 
-    alternatives = [(actuals[d.code].at, d.code) for d in plan.terminal_alts if d.code in actuals]
+    alternatives = [
+        (max(e.occurred_at for e in acts_by_code[code]), code)
+        for code in plan.alt_codes
+        if code in acts_by_code
+    ]
     if alternatives:
         at, code = max(alternatives)
         if last_progress is None or at >= last_progress:
@@ -922,6 +1147,7 @@ class _PathState:
     planned: dict[str, datetime | None] = field(default_factory=dict)
     anchored_on_estimate: set[str] = field(default_factory=set)
     latest_actual: tuple[datetime, str] | None = None  # (time, code) of completed predecessors
+    latest_estimate: tuple[datetime, str] | None = None  # of expected main-path predecessors
 
 
 @dataclass(slots=True)
@@ -930,30 +1156,33 @@ class _RowContext:
 
     defs_by_code: Mapping[str, MilestoneDef]
     actuals: Mapping[str, ReportedTime]
+    first_at: Mapping[str, datetime]  # first attempt of repeatable milestones reported again
+    suspects: Mapping[str, list[ReportedTime]]
     booked: datetime
     rank: _Ranks
     evaluated_at: datetime
     status: ShipmentStatus
     furthest: MilestoneDef | None
-    delays: tuple[UpstreamDelay, ...]
+    legs: Mapping[str, _Leg]
 
 
 def _planned_time(
     step: _Step, plans: Sequence[EngineEvent], state: _PathState, c: _RowContext
-) -> tuple[datetime | None, str]:
+) -> tuple[datetime | None, str, bool]:
+    """(planned time, its basis, whether it is a published schedule)."""
     if plans:
         candidates = [_candidate_from(e) for e in _latest_per_source(plans)]
         best = _rank_candidates(candidates, c.rank, c.evaluated_at)[0]
-        return best.at, f"plan from {best.source_kind} {best.source_name}"
+        return best.at, f"plan from {best.source_kind} {best.source_name}", True
     rule = step.d.planned
     if rule is None:
-        return None, step.rule_basis
+        return None, step.rule_basis, False
     if rule.anchor == BOOKING_ANCHOR:
-        return c.booked + rule.offset, step.rule_basis
+        return c.booked + rule.offset, step.rule_basis, False
     anchor_planned = state.planned.get(rule.anchor)
     if anchor_planned is None:
-        return None, step.no_anchor_plan
-    return anchor_planned + rule.offset, step.rule_basis
+        return None, step.no_anchor_plan, False
+    return anchor_planned + rule.offset, step.rule_basis, False
 
 
 def _projection(step: _Step, state: _PathState, c: _RowContext) -> tuple[datetime | None, str]:
@@ -974,46 +1203,66 @@ def _projection(step: _Step, state: _PathState, c: _RowContext) -> tuple[datetim
     return base + rule.offset, step.projection_basis[what]
 
 
-def _projected(
-    step: _Step, planned: datetime | None, state: _PathState, c: _RowContext
-) -> tuple[datetime | None, str, tuple[str, ...]]:
-    """(projection, its basis, waiting_on texts) of a milestone without actual."""
+def _base_projection(
+    step: _Step,
+    planned: datetime | None,
+    planned_basis: str,
+    published: bool,
+    state: _PathState,
+    c: _RowContext,
+    leg: _Leg | None,
+) -> tuple[datetime | None, str]:
+    """Steps 1-2 of the projection (module docstring): parent leg, chain, published plan."""
+    if leg is not None:
+        return leg.at, leg.basis
     projected, basis = _projection(step, state, c)
-    waiting: tuple[str, ...] = ()
-    if c.delays:
-        hits = _delays_for(step.d, c.delays, c.defs_by_code)
-        projected, basis = _apply_delays(projected, basis, planned, hits)
-        waiting = tuple(_waiting_text(h) for h in hits)
-    projected, clamped = _clamp(projected, state)
-    if clamped:
-        basis += f"; raised to the actual of {state.latest_actual[1]}"  # type: ignore[index]
-    return projected, basis, waiting
+    if published and planned is not None and (projected is None or planned > projected):
+        return planned, f"published schedule ({planned_basis})"
+    return projected, basis
 
 
-def _clamp(value: datetime | None, state: _PathState) -> tuple[datetime | None, bool]:
-    # Why: nothing can be expected before a predecessor that has already happened.
-    if value is None or state.latest_actual is None:
-        return value, False
-    floor = state.latest_actual[0]
-    return (floor, True) if value < floor else (value, False)
+# A floor: (time, what: "actual" | "estimate" | "parent", code or leg basis).
+_Floor = tuple[datetime, str, str]
 
 
-def _delays_for(
-    d: MilestoneDef,
-    delays: Sequence[UpstreamDelay],
-    defs_by_code: Mapping[str, MilestoneDef],
-) -> list[UpstreamDelay]:
-    hits = []
-    for delay in delays:
-        affected = defs_by_code[delay.affects]
-        on_path = d.kind == KIND_PROGRESS or d.code == affected.code
-        if on_path and d.sequence >= affected.sequence:
-            hits.append(delay)
-    return hits
+def _floor(
+    step: _Step, state: _PathState, c: _RowContext, passed: bool, leg: _Leg | None
+) -> tuple[_Floor | None, datetime | None]:
+    """The floors of a row without actual (module docstring, floors a-d): the highest of
+    what must precede it (a-c), and now unless it was skipped (d)."""
+    best: _Floor | None = None
+    if state.latest_actual is not None:
+        best = (state.latest_actual[0], "actual", state.latest_actual[1])
+    estimate = state.latest_estimate if step.d.kind == KIND_PROGRESS else None
+    if estimate is not None and (best is None or estimate[0] > best[0]):
+        best = (estimate[0], "estimate", estimate[1])
+    if leg is not None and (best is None or leg.at > best[0]):
+        best = (leg.at, "parent", leg.basis)
+    return best, None if passed else c.evaluated_at
+
+
+def _raise(
+    value: datetime, before: _Floor | None, now: datetime | None
+) -> tuple[datetime, str, bool]:
+    """(raised value, reason suffix or "", whether it contradicts what precedes it)."""
+    reason = ""
+    conflict = before is not None and value < before[0]
+    if conflict:
+        value = before[0]  # type: ignore[index]
+        what, source = before[1], before[2]  # type: ignore[index]
+        reason = (
+            f"; raised to the {source}"
+            if what == "parent"
+            else f"; raised to the {what} of {source}"
+        )
+    if now is not None and value < now:
+        value = now
+        reason += "; overdue: raised to now"
+    return value, reason, conflict
 
 
 def _lateness(
-    d: MilestoneDef,
+    step: _Step,
     planned: datetime | None,
     actual: ReportedTime | None,
     estimated_at: datetime | None,
@@ -1024,12 +1273,14 @@ def _lateness(
     """(late, late_by, at_risk) - see module docstring, section Lateness."""
     if planned is None:
         return False, None, False
-    deadline = planned + d.tolerance
+    deadline = planned + step.d.tolerance
     if actual is not None:
         late = actual.at > deadline
         return late, (actual.at - deadline) if late else None, False
-    expected = d.kind == KIND_PROGRESS and not passed
-    if not expected or status in (ShipmentStatus.CANCELLED, ShipmentStatus.RETURNED):
+    # Only the required main path is expected; an optional milestone may never be reported.
+    if not step.on_main_path or passed:
+        return False, None, False
+    if status in (ShipmentStatus.CANCELLED, ShipmentStatus.RETURNED):
         return False, None, False
     if evaluated_at > deadline:
         return True, evaluated_at - deadline, False
@@ -1037,16 +1288,15 @@ def _lateness(
 
 
 def _out_of_sequence(
-    actual: ReportedTime | None,
-    predecessors: Sequence[str],
-    actuals: Mapping[str, ReportedTime],
+    actual: ReportedTime | None, predecessors: Sequence[str], c: _RowContext
 ) -> bool:
-    """A progress actual before (or without) a required earlier progress milestone's actual."""
+    """An inversion: a required earlier progress milestone's actual (its first attempt)
+    occurred after this actual. A missing predecessor is a gap, not an inversion."""
     if actual is None:
         return False
     for code in predecessors:
-        before = actuals.get(code)
-        if before is None or before.at > actual.at:
+        before = c.actuals.get(code)
+        if before is not None and c.first_at.get(code, before.at) > actual.at:
             return True
     return False
 
@@ -1077,63 +1327,61 @@ def compute_timeline(
 
     flags: set[str] = set()
     by_code: dict[str, list[EngineEvent]] = {}
-    acts_by_code: dict[str, list[EngineEvent]] = {}
+    acts_by_code: dict[str, list[EngineEvent]] = {}  # credible actuals only
+    suspects: dict[str, list[ReportedTime]] = {}
     for e in _effective(events, as_of_utc, plan.allowed_sources, flags):
         by_code.setdefault(e.milestone, []).append(e)
         if e.classifier == ACT:
-            acts_by_code.setdefault(e.milestone, []).append(e)
-    actuals = {code: _select_actual(acts, rank) for code, acts in acts_by_code.items()}
+            if e.occurred_at - e.recorded_at > CLOCK_SKEW:  # after its own receipt: no fact
+                suspects.setdefault(e.milestone, []).append(_reported(e))
+                flags.add(f"future_actual:{e.milestone}")
+            else:
+                acts_by_code.setdefault(e.milestone, []).append(e)
+    repeatable = plan.repeatable
+    actuals: dict[str, ReportedTime] = {}
+    first_at: dict[str, datetime] = {}
+    for code, acts in acts_by_code.items():
+        again = code in repeatable
+        actuals[code] = _select_actual(acts, rank, again)
+        if again and len(acts) > 1:
+            first_at[code] = min(e.occurred_at for e in acts)
+    inherited: dict[str, ReportedTime] = {}
+    legs: dict[str, _Leg] = {}
+    if upstream_delays:
+        inherited, legs = _parent_legs(upstream_delays, plan.defs_by_code, actuals, flags)
+        actuals.update(inherited)
 
     furthest = _furthest_reached(plan.progress, actuals)
-    status = _derive_status(plan, actuals, acts_by_code, furthest)
-    delays = _active_delays(upstream_delays, plan.defs_by_code, actuals, flags)
-
+    status = _derive_status(plan, actuals, acts_by_code, furthest, inherited)
     context = _RowContext(
         defs_by_code=plan.defs_by_code,
         actuals=actuals,
+        first_at=first_at,
+        suspects=suspects,
         booked=booked,
         rank=rank,
         evaluated_at=evaluated_at,
         status=status,
         furthest=furthest,
-        delays=delays,
+        legs=legs,
     )
     state = _PathState()
-    rows: list[MilestoneRow] = []
-    for step in plan.steps:
-        row = _template_row(step, by_code.get(step.d.code), state, context)
-        rows.append(row)
-        if row.estimate_clamped:
-            flags.add(f"clamped:{row.code}")
-        if row.out_of_sequence:
-            flags.add(f"out_of_sequence:{row.code}")
+    rows = [
+        _template_row(step, by_code.get(step.d.code), state, context, flags) for step in plan.steps
+    ]
     if not by_code.keys() <= plan.defs_by_code.keys():  # milestones the template lacks
-        rows.extend(_extra_rows(plan.defs_by_code, by_code, actuals, rank, evaluated_at, flags))
+        rows.extend(
+            _extra_rows(plan.defs_by_code, by_code, actuals, suspects, rank, evaluated_at, flags)
+        )
     return _assemble(rows, plan, actuals, status, furthest, flags, evaluated_at, as_of_utc)
 
 
-def _active_delays(
-    delays: Sequence[UpstreamDelay],
-    defs_by_code: Mapping[str, MilestoneDef],
-    actuals: Mapping[str, ReportedTime],
-    flags: set[str],
-) -> tuple[UpstreamDelay, ...]:
-    """Delays that still matter: known milestone, positive, affected milestone not reached."""
-    if not delays:
-        return ()
-    active = []
-    for delay in delays:
-        if delay.affects not in defs_by_code:
-            flags.add(f"upstream_delay_unknown_milestone:{delay.affects}")
-        elif delay.delay > timedelta(0) and delay.affects not in actuals:
-            active.append(delay)
-    return tuple(
-        sorted(active, key=lambda x: (x.parent_reference, x.parent_milestone, x.delay, x.affects))
-    )
-
-
 def _template_row(
-    step: _Step, group: Sequence[EngineEvent] | None, state: _PathState, c: _RowContext
+    step: _Step,
+    group: Sequence[EngineEvent] | None,
+    state: _PathState,
+    c: _RowContext,
+    flags: set[str],
 ) -> MilestoneRow:
     d = step.d
     plans: Sequence[EngineEvent] = ()
@@ -1142,9 +1390,10 @@ def _template_row(
         plans = [e for e in group if e.classifier == PLN]
         estimates = [e for e in group if e.classifier == EST]
         candidates = [_candidate_from(e) for e in _latest_per_source(estimates)]
-    planned, planned_basis = _planned_time(step, plans, state, c)
+    planned, planned_basis, published = _planned_time(step, plans, state, c)
     state.planned[d.code] = planned
     actual = c.actuals.get(d.code)
+    passed = c.furthest is not None and c.furthest.sequence > d.sequence
 
     projected: datetime | None = None
     projection_basis = ""
@@ -1153,24 +1402,42 @@ def _template_row(
     estimated_at: datetime | None = None
     clamped = False
     if actual is None:
-        projected, projection_basis, waiting = _projected(step, planned, state, c)
+        leg = c.legs.get(d.code) if c.legs else None
+        before, now = _floor(step, state, c, passed, leg)
+        projected, projection_basis = _base_projection(
+            step, planned, planned_basis, published, state, c, leg
+        )
+        if leg is not None:
+            waiting = leg.waiting
         if projected is not None:
+            projected, suffix, _ = _raise(projected, before, now)
+            projection_basis += suffix
             candidates.append(_projection_candidate(projected, projection_basis))
-    ranked = _rank_candidates(candidates, c.rank, c.evaluated_at)
-    if actual is None:
-        estimate = ranked[0] if ranked else None
+        ranked = _rank_candidates(candidates, c.rank, c.evaluated_at)
         reason = _estimate_reason(ranked, c.rank)
-        estimated_at, clamped = _clamp(estimate.at if estimate else None, state)
-        if clamped:
-            reason += f"; raised to the actual of {state.latest_actual[1]}"  # type: ignore[index]
+        if ranked:
+            estimate = ranked[0]
+            estimated_at, suffix, conflict = _raise(estimate.at, before, now)
+            if suffix:
+                clamped = True
+                reason += suffix
+            if conflict:  # a reported estimate contradicts what must precede it
+                flags.add(f"clamped:{d.code}")
     else:
+        ranked = _rank_candidates(candidates, c.rank, c.evaluated_at)
         reason = "actual reported"
 
-    _advance(state, d, actual, estimated_at, planned)
-    passed = c.furthest is not None and c.furthest.sequence > d.sequence
+    _advance(state, step, actual, estimated_at, planned, passed)
     late, late_by, at_risk = _lateness(
-        d, planned, actual, estimated_at, passed, c.status, c.evaluated_at
+        step, planned, actual, estimated_at, passed, c.status, c.evaluated_at
     )
+    out_of_sequence = _out_of_sequence(actual, step.predecessors, c)
+    if out_of_sequence:
+        flags.add(f"out_of_sequence:{d.code}")
+    gap = actual is None and passed and step.on_main_path
+    if gap:
+        flags.add(f"gap:{d.code}")
+    suspect = c.suspects.get(d.code) if c.suspects else None
     return new_frozen(
         MilestoneRow,
         {
@@ -1179,12 +1446,14 @@ def _template_row(
             "sequence": d.sequence,
             "kind": d.kind,
             "required": d.required,
+            "repeatable": d.repeatable,
             "customer_visible": d.customer_visible,
             "triggers_billing": d.triggers_billing,
             "in_template": True,
             "planned": planned,
             "planned_basis": planned_basis,
             "actual": actual,
+            "suspect_actuals": tuple(suspect) if suspect else (),
             "estimated_at": estimated_at,
             "estimate": estimate,
             "estimate_reason": reason,
@@ -1195,53 +1464,42 @@ def _template_row(
             "late": late,
             "late_by": late_by,
             "at_risk": at_risk,
-            "out_of_sequence": _out_of_sequence(actual, step.predecessors, c.actuals),
+            "out_of_sequence": out_of_sequence,
+            "gap": gap,
             "waiting_on": waiting,
         },
     )
 
 
-def _apply_delays(
-    projected: datetime | None,
-    basis: str,
-    planned: datetime | None,
-    hits: Sequence[UpstreamDelay],
-) -> tuple[datetime | None, str]:
-    """Push the projection to at least (planned, else projection) + each upstream delay."""
-    for hit in hits:
-        reference = planned if planned is not None else projected
-        if reference is None:
-            continue
-        floor = reference + hit.delay
-        if projected is None or projected < floor:
-            projected = floor
-            basis = f"delayed by {hit.parent_reference} ({format_duration(hit.delay)})"
-    return projected, basis
-
-
 def _advance(
     state: _PathState,
-    d: MilestoneDef,
+    step: _Step,
     actual: ReportedTime | None,
     estimated_at: datetime | None,
     planned: datetime | None,
+    passed: bool,
 ) -> None:
-    """Record what later rows anchor on: actual, else used estimate, else planned."""
+    """Record what later rows anchor on (actual, else used estimate, else planned) and floor."""
+    code = step.d.code
     if actual is not None:
-        state.anchor_time[d.code] = actual.at
+        state.anchor_time[code] = actual.at
         if state.latest_actual is None or actual.at > state.latest_actual[0]:
-            state.latest_actual = (actual.at, d.code)
+            state.latest_actual = (actual.at, code)
     elif estimated_at is not None:
-        state.anchor_time[d.code] = estimated_at
-        state.anchored_on_estimate.add(d.code)
+        state.anchor_time[code] = estimated_at
+        state.anchored_on_estimate.add(code)
+        floor = state.latest_estimate
+        if step.on_main_path and not passed and (floor is None or estimated_at > floor[0]):
+            state.latest_estimate = (estimated_at, code)
     else:
-        state.anchor_time[d.code] = planned
+        state.anchor_time[code] = planned
 
 
 def _extra_rows(
     defs_by_code: Mapping[str, MilestoneDef],
     by_code: Mapping[str, Sequence[EngineEvent]],
     actuals: Mapping[str, ReportedTime],
+    suspects: Mapping[str, Sequence[ReportedTime]],
     rank: _Ranks,
     evaluated_at: datetime,
     flags: set[str],
@@ -1254,7 +1512,7 @@ def _extra_rows(
 
     rows = []
     for code in sorted(extras, key=first_seen):
-        if code not in (CANCELLED_CODE, EXCEPTION_CODE):
+        if code not in _UNFLAGGED_EXTRAS:
             flags.add(f"extra_milestone:{code}")
         group = by_code[code]
         ranked = _rank_candidates(
@@ -1273,12 +1531,14 @@ def _extra_rows(
                 sequence=None,
                 kind="extra",
                 required=False,
+                repeatable=False,
                 customer_visible=False,
                 triggers_billing=False,
                 in_template=False,
                 planned=None,
                 planned_basis="not in template",
                 actual=actual,
+                suspect_actuals=tuple(suspects.get(code, ())),
                 estimated_at=None if actual or not ranked else ranked[0].at,
                 estimate=None if actual or not ranked else ranked[0],
                 estimate_reason="actual reported" if actual else _estimate_reason(ranked, rank),
@@ -1290,6 +1550,7 @@ def _extra_rows(
                 late_by=None,
                 at_risk=False,
                 out_of_sequence=False,
+                gap=False,
                 waiting_on=(),
             )
         )
@@ -1425,6 +1686,7 @@ def _candidate_dict(candidate: EstimateCandidate | None) -> dict[str, Any] | Non
         "recorded_at": _iso(candidate.recorded_at),
         "event_id": candidate.event_id,
         "basis": candidate.basis,
+        "issued_at": _iso(candidate.issued_at),
     }
 
 
@@ -1435,12 +1697,14 @@ def _row_dict(row: MilestoneRow) -> dict[str, Any]:
         "sequence": row.sequence,
         "kind": row.kind,
         "required": row.required,
+        "repeatable": row.repeatable,
         "customer_visible": row.customer_visible,
         "triggers_billing": row.triggers_billing,
         "in_template": row.in_template,
         "planned": _iso(row.planned),
         "planned_basis": row.planned_basis,
         "actual": _actual_dict(row.actual),
+        "suspect_actuals": [_actual_dict(a) for a in row.suspect_actuals],
         "estimated_at": _iso(row.estimated_at),
         "estimate": _candidate_dict(row.estimate),
         "estimate_reason": row.estimate_reason,
@@ -1452,6 +1716,7 @@ def _row_dict(row: MilestoneRow) -> dict[str, Any]:
         "late_by": None if row.late_by is None else int(row.late_by.total_seconds()),
         "at_risk": row.at_risk,
         "out_of_sequence": row.out_of_sequence,
+        "gap": row.gap,
         "waiting_on": list(row.waiting_on),
         "reached": row.reached,
     }

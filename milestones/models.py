@@ -81,6 +81,8 @@ class MilestoneDefinition(TenantOwned):
     tolerance = models.DurationField(default=timedelta(0))
     triggers_billing = models.BooleanField(default=False)
     kind = models.CharField(max_length=16, default=engine.KIND_PROGRESS)
+    # May legitimately happen again (delivery attempts, holds): the latest report is current.
+    repeatable = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["version_id", "sequence"]
@@ -106,6 +108,7 @@ class MilestoneDefinition(TenantOwned):
             tolerance=self.tolerance,
             triggers_billing=self.triggers_billing,
             kind=self.kind,
+            repeatable=self.repeatable,
         )
 
     @classmethod
@@ -123,6 +126,7 @@ class MilestoneDefinition(TenantOwned):
             tolerance=definition.tolerance,
             triggers_billing=definition.triggers_billing,
             kind=definition.kind,
+            repeatable=definition.repeatable,
             **fields,
         )
 

@@ -206,6 +206,10 @@ class TrackingEvent(TenantOwned):
     raw_code = models.CharField(max_length=40, blank=True)
     dedupe_key = models.CharField(max_length=128)
     recorded_at = models.DateTimeField(default=now)
+    # The source's own issue time of the report (DCSA eventCreatedDateTime, X12/EDIFACT message
+    # date); null when the source gives none. Among one source's estimates the newest issued
+    # wins, so a replayed old message can not override a newer estimate (milestones.engine).
+    issued_at = models.DateTimeField(null=True, blank=True)
     supersedes = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )

@@ -64,6 +64,7 @@ class NewEvent:
     tz_unknown: bool = False
     details: dict = field(default_factory=dict)
     recorded_at: datetime | None = None  # when Milepost learned it; now unless replaying
+    issued_at: datetime | None = None  # when the source issued the report, if it says
 
     def key(self) -> str:
         if self.dedupe_key:
@@ -90,6 +91,8 @@ def _validate_event(event: NewEvent) -> None:
         raise ShipmentError(f"Unknown source kind {event.source_kind!r}", field="source_kind")
     if timezone.is_naive(event.occurred_at):
         raise ShipmentError("occurred_at needs a time zone offset", field="occurred_at")
+    if event.issued_at is not None and timezone.is_naive(event.issued_at):
+        raise ShipmentError("issued_at needs a time zone offset", field="issued_at")
     if not event.milestone:
         raise ShipmentError("milestone is required", field="milestone")
 
@@ -308,6 +311,7 @@ EVENT_COLUMNS = (
     "inbound_message_id",
     "tz_unknown",
     "details",
+    "issued_at",
 )
 
 
@@ -388,6 +392,7 @@ def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
         e.inbound_message_id,
         e.tz_unknown,
         e.details,
+        e.issued_at,
     )
 
 

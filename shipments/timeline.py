@@ -2,14 +2,16 @@
 
 Reading a timeline is a constant number of queries whatever the table size: the shipment,
 its events (one index range on (tenant, shipment)), the template definitions, the parent
-links with their cached parent timelines, and the tenant policy.
+links with their cached parent timelines, and the tenant policy. A history view (``as_of``)
+of a child computes its parents as of the same time instead (a constant number of queries
+per link level): their current cached times were not known then.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -33,13 +35,14 @@ EVENT_FIELDS = (
     "voids",
     "location",
     "reason",
+    "issued_at",
 )
 
 
 def to_engine_event(row: tuple) -> engine.EngineEvent:
     """An engine event from a row of EVENT_FIELDS (values_list order)."""
     id_, _, milestone, occurred_at, classifier, kind, name, recorded_at = row[:8]
-    key, supersedes, voids, location, reason = row[8:]
+    key, supersedes, voids, location, reason, issued_at = row[8:]
     # Every field, in declaration order (see engine.new_frozen): this runs for every event
     # of every shipment a batch touches.
     return engine.new_frozen(
@@ -57,6 +60,7 @@ def to_engine_event(row: tuple) -> engine.EngineEvent:
             "voids": voids,
             "location": location or None,
             "reason": reason,
+            "issued_at": issued_at,
         },
     )
 
@@ -81,33 +85,70 @@ def _row(timeline: dict, code: str) -> dict | None:
     return next((r for r in timeline.get("rows", ()) if r["code"] == code), None)
 
 
-def parent_delay(link: ShipmentLink, parent_reference: str) -> engine.UpstreamDelay | None:
-    """How late the parent's milestone is (actual, else used estimate) against its plan."""
-    row = _row(link.parent.timeline or {}, link.parent_milestone)
-    if row is None or not row.get("planned"):
-        return None
-    actual = (row.get("actual") or {}).get("at")
-    expected = actual or row.get("estimated_at")
-    if not expected:
-        return None
-    delay = datetime.fromisoformat(expected) - datetime.fromisoformat(row["planned"])
-    if delay <= timedelta(0):
-        return None
-    return engine.UpstreamDelay(
+def _time(value: str | datetime | None) -> datetime | None:
+    # Cached summaries come back from jsonb as ISO strings; fresh ones hold datetimes.
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def parent_delay(
+    link: ShipmentLink, parent_reference: str, parent: engine.Timeline | None = None
+) -> engine.UpstreamDelay | None:
+    """The leg the child rides on: the parent's actual, else used estimate, of the linked
+    milestone (see the engine docstring, Parent legs). From ``parent`` when given (a timeline
+    computed as of some time), else from the parent's cached summary."""
+    if parent is not None:
+        row = parent.row(link.parent_milestone)
+        if row is None:
+            return None
+        planned, estimated_at = row.planned, row.estimated_at
+        actual_at = row.actual.at if row.actual else None
+        recorded_at = row.actual.recorded_at if row.actual else None
+    else:
+        cached = _row(link.parent.timeline or {}, link.parent_milestone)
+        if cached is None:
+            return None
+        actual = cached.get("actual") or {}
+        planned, estimated_at = _time(cached.get("planned")), _time(cached.get("estimated_at"))
+        actual_at = _time(actual.get("at"))
+        recorded_at = _time(actual.get("recorded_at"))  # absent in summaries before issue 11
+    return engine.upstream_delay(
         parent_reference=parent_reference,
         parent_milestone=link.parent_milestone,
-        delay=delay,
         affects=link.child_milestone,
+        planned=planned,
+        actual_at=actual_at,
+        estimated_at=estimated_at,
+        actual_recorded_at=recorded_at,
         reason=f"{link.get_kind_display().lower()} {parent_reference}",
     )
 
 
-def upstream_delays_by_child(child_ids: Iterable[int]) -> dict[int, list[engine.UpstreamDelay]]:
+# A history view computes parents as of its time this many link levels up (as far as
+# shipments.services.timelines_refresh cascades, MAX_LINK_DEPTH); beyond, no parent legs.
+AS_OF_PARENT_DEPTH = 4
+
+
+def upstream_delays_by_child(
+    child_ids: Iterable[int],
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    _depth: int = 0,
+) -> dict[int, list[engine.UpstreamDelay]]:
+    """The parent legs of each child: from the parents' cached timelines, or - for a history
+    view (``as_of``) - from the parents computed as of the same time."""
     links = ShipmentLink.objects.filter(child_id__any=list(child_ids)).select_related("parent")
     links = list(links.prefetch_related("parent__references"))
+    parents: dict[int, engine.Timeline] = {}
+    if as_of is not None and links:
+        unique = {link.parent_id: link.parent for link in links}
+        parents = compute_for(list(unique.values()), as_of=as_of, now=now, _depth=_depth + 1)
     delays: dict[int, list[engine.UpstreamDelay]] = defaultdict(list)
     for link in links:
-        delay = parent_delay(link, primary_reference(link.parent))
+        parent = parents[link.parent_id] if as_of is not None else None
+        delay = parent_delay(link, primary_reference(link.parent), parent)
         if delay is not None:
             delays[link.child_id].append(delay)
     return delays
@@ -119,18 +160,25 @@ def primary_reference(shipment: Shipment) -> str:
 
 
 def compute_for(
-    shipments: list[Shipment], *, as_of: datetime | None = None, now: datetime | None = None
+    shipments: list[Shipment],
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    _depth: int = 0,
 ) -> dict[int, engine.Timeline]:
     """Compute the timelines of several shipments with a fixed number of queries.
 
     Only ``pk``, ``template_version_id`` and ``booked_at`` of each shipment are read (a model
-    instance or any object with those attributes)."""
+    instance or any object with those attributes). With ``as_of``, parents are computed as of
+    the same time (see upstream_delays_by_child)."""
+    now = now or timezone.now()
     ids = [s.pk for s in shipments]
     events = events_by_shipment(ids)
     definitions = definitions_by_version(s.template_version_id for s in shipments)
-    delays = upstream_delays_by_child(ids)
+    delays: dict[int, list[engine.UpstreamDelay]] = {}
+    if _depth < AS_OF_PARENT_DEPTH:
+        delays = upstream_delays_by_child(ids, as_of=as_of, now=now, _depth=_depth)
     priority = source_priority()
-    now = now or timezone.now()
     return {
         s.pk: engine.compute_timeline(
             template=definitions[s.template_version_id],
@@ -185,6 +233,7 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
             "at": actual.at,
             "source_kind": actual.source_kind,
             "source_name": actual.source_name,
+            "recorded_at": actual.recorded_at,
         },
         "estimated_at": row.estimated_at,
         "estimate": None
@@ -193,6 +242,7 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
         "late": row.late,
         "at_risk": row.at_risk,
         "out_of_sequence": row.out_of_sequence,
+        "gap": row.gap,
         "reached": actual is not None,
         "waiting_on": list(row.waiting_on),
     }

@@ -77,6 +77,23 @@ def test_last_mile_alternatives():
     assert not codes["returned"].required
 
 
+@pytest.mark.parametrize("mode", sorted(EXPECTED_MODES))
+def test_every_template_has_the_terminal_alternatives_and_repeatable_attempts(mode):
+    codes = {d.code: d for d in DEFAULT_TEMPLATES[mode]}
+    for code in ("failed_delivery", "returned"):
+        assert codes[code].kind == "terminal_alt"
+        assert not codes[code].required
+        assert codes[code].planned is None
+    assert codes["failed_delivery"].repeatable
+    assert not codes["returned"].repeatable
+    for code in ("out_for_delivery", "customs_hold"):
+        if code in codes:
+            assert codes[code].repeatable
+    for code in ("picked_up", "departed", "arrived", "delivered", "proof_of_delivery"):
+        if code in codes:
+            assert not codes[code].repeatable, code
+
+
 def test_default_template_returns_copy():
     copy = default_template("air")
     copy.clear()

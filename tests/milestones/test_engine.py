@@ -173,7 +173,7 @@ def test_used_carrier_estimate_clamped_and_flagged():
         ev("departed", T0 + 4 * D),
         ev("arrived", T0 + 3 * D, "EST", recorded=T0 + D),  # stale, before departure
     ]
-    tl = timeline(events, now=T0 + 5 * D)
+    tl = timeline(events, now=T0 + 4 * D)
     row = tl.row("arrived")
     assert row.estimate.source_kind == "integration"
     assert row.estimated_at == T0 + 4 * D
@@ -220,7 +220,7 @@ def test_tenant_priority_order_is_respected():
     assert row.estimate.source_kind == "projection"
 
 
-def test_same_priority_latest_recorded_wins_and_latest_per_source():
+def test_same_priority_newest_issued_wins_and_latest_per_source():
     events = [
         ev("arrived", T0 + 30 * D, "EST", recorded=T0 + D, name="dcsa:MAEU"),
         ev("arrived", T0 + 31 * D, "EST", recorded=T0 + 2 * D, name="dcsa:MAEU"),
@@ -228,7 +228,7 @@ def test_same_priority_latest_recorded_wins_and_latest_per_source():
     ]
     row = timeline(events).row("arrived")
     assert row.estimated_at == T0 + 31 * D
-    assert "most recently recorded" in row.estimate_reason
+    assert "newest issued of equal-priority estimates" in row.estimate_reason
     integration = [c for c in row.candidates if c.source_kind == "integration"]
     assert [(c.source_name, c.at) for c in integration] == [
         ("dcsa:MAEU", T0 + 31 * D),
@@ -373,34 +373,38 @@ def test_at_risk_when_estimate_after_deadline():
 # ----------------------------------------------------------------------- upstream delays
 
 
-def test_upstream_delay_pushes_projection_and_explains():
+def test_upstream_delay_takes_the_parent_time_and_explains():
+    base = timeline([], now=T0)
+    planned = base.row("departed").planned
     delay = UpstreamDelay(
         parent_reference="consolidation X",
         parent_milestone="departed",
-        delay=6 * H,
         affects="departed",
-        reason="",
+        at=planned + 6 * H,
+        delay=6 * H,
     )
-    base = timeline([])
-    tl = timeline([], upstream_delays=[delay])
-    assert tl.row("departed").projected >= base.row("departed").projected + 6 * H
-    assert tl.row("arrived").projected >= base.row("arrived").projected + 6 * H
+    tl = timeline([], now=T0, upstream_delays=[delay])
+    assert tl.row("departed").projected == planned + 6 * H
+    assert tl.row("departed").projection_basis == "departed estimate of consolidation X"
+    assert tl.row("arrived").projected == base.row("arrived").projected + 6 * H
     assert tl.row("picked_up").projected == base.row("picked_up").projected
     assert tl.row("departed").waiting_on == (
         "waiting on consolidation X, delayed 6 h at departure",
     )
     assert tl.waiting_on == ("waiting on consolidation X, delayed 6 h at departure",)
+    assert tl.row("arrived").waiting_on == ()  # it follows through the chain, not a text
     assert tl.row("customs_hold").waiting_on == ()
 
 
 def test_upstream_delay_ignored_once_affected_milestone_reached():
-    delay = UpstreamDelay("load 7", "picked_up", 6 * H, "picked_up", "truck broke down")
+    delay = UpstreamDelay("load 7", "picked_up", "picked_up", T0 + 3 * D, delay=D, reason="x")
     tl = timeline([ev("picked_up", T0 + 2 * D)], upstream_delays=[delay])
     assert tl.waiting_on == ()
+    assert tl.row("picked_up").actual.at == T0 + 2 * D  # the child's own fact wins
 
 
 def test_upstream_delay_unknown_milestone_flagged():
-    delay = UpstreamDelay("load 7", "picked_up", 6 * H, "nope", "")
+    delay = UpstreamDelay("load 7", "picked_up", "nope", T0 + D)
     assert "upstream_delay_unknown_milestone:nope" in timeline([], upstream_delays=[delay]).flags
 
 

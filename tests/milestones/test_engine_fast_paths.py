@@ -26,7 +26,12 @@ from tests.milestones.test_engine_properties import SETTINGS, TEMPLATE, event_li
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=20)
-DELAY = UpstreamDelay("P1", "departed", timedelta(hours=6), "departed", "consolidation P1")
+DELAYS = [
+    UpstreamDelay("P1", "departed", "departed", T0 + timedelta(days=4), delay=timedelta(hours=6)),
+    UpstreamDelay(
+        "P2", "arrived", "arrived", T0 + timedelta(days=9), actual=True, reason="linehaul P2"
+    ),
+]
 
 
 def _built_objects(timeline: Timeline):
@@ -35,6 +40,7 @@ def _built_objects(timeline: Timeline):
         yield row
         if row.actual is not None:
             yield row.actual
+        yield from row.suspect_actuals
         yield from row.candidates
 
 
@@ -58,7 +64,7 @@ def test_fast_built_objects_equal_their_dataclass_construction(events):
         events=events,
         booked_at=T0,
         now=NOW,
-        upstream_delays=[DELAY],
+        upstream_delays=DELAYS,
     )
     for obj in _built_objects(timeline):
         _assert_as_if_constructed(obj)

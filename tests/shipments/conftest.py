@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,3 +69,23 @@ def other_tenant(db):
 @pytest.fixture
 def ops_user(db):
     return UserFactory()
+
+
+class TimelineClock:
+    """The 'now' timelines are computed at; events keep their real receipt time."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def timeline_clock(monkeypatch) -> TimelineClock:
+    """Timelines computed as at BOOKED (settable through ``.at``). The tests' dates are fixed
+    in the past, and an overdue milestone is expected 'now or later' (milestones.engine): on the
+    real clock every projection here would be today."""
+    clock = TimelineClock(BOOKED)
+    monkeypatch.setattr("shipments.timeline.timezone", types.SimpleNamespace(now=clock.now))
+    return clock

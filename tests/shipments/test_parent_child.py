@@ -1,4 +1,8 @@
-"""A consolidation parent's delay re-projects its children; links never form a cycle."""
+"""Children of a consolidation ride on its leg: they take the parent's times for the linked
+milestone, in the cached rows and in history views; links never form a cycle.
+
+Timelines here are computed as at BOOKED (``timeline_clock``): the dates are fixed in the past,
+and an overdue milestone is expected "now or later"."""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from shipments.models import Shipment, ShipmentLink, TrackingEvent
+from shipments.selectors import shipment_timeline
 from shipments.services import ShipmentError, event_void, events_record, shipment_link
 from tenancy.context import tenant_context
 from tenancy.models import AuditLog
-from tests.shipments.conftest import act, est, hours, new_shipment
+from tests.shipments.conftest import BOOKED, act, est, hours, new_shipment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("timeline_clock")]
 
 
 def _row(shipment: Shipment, code: str) -> dict:
@@ -43,42 +48,86 @@ def _reload(shipments):
     return [Shipment.objects.get(pk=s.pk) for s in shipments]
 
 
-@pytest.mark.parametrize("classifier", ["EST", "ACT"])
-def test_a_late_parent_departure_re_projects_every_child(tenant, family, classifier):
+def _planned(shipment: Shipment, code: str = "departed") -> datetime:
+    return _at(_row(Shipment.objects.get(pk=shipment.pk), code)["planned"])
+
+
+def test_children_leave_with_their_container_not_on_their_own_plan(tenant, family):
     parent, children = family
     with tenant_context(tenant.pk):
         assert ShipmentLink.objects.filter(parent=parent).count() == 3
-        parent_planned = _at(_row(Shipment.objects.get(pk=parent.pk), "departed")["planned"])
-        planned = {c.pk: _at(_row(c, "departed")["planned"]) for c in _reload(children)}
-        for child in _reload(children):
-            assert _row(child, "departed")["waiting_on"] == []
-            assert _at(_row(child, "departed")["estimated_at"]) < planned[child.pk] + hours(6)
-
-        late = parent_planned + hours(6)
-        maker = est if classifier == "EST" else act
-        events_record(events=[maker(parent, "departed", late)])
-
-        stored_parent = Shipment.objects.get(pk=parent.pk)
-        if classifier == "EST":
-            assert _at(_row(stored_parent, "departed")["estimated_at"]) == late
-        else:
-            assert _at(_row(stored_parent, "departed")["actual"]["at"]) == late
+        container = _planned(parent)  # ocean_fcl: booking + 5 d
         for child in _reload(children):
             row = _row(child, "departed")
-            assert _at(row["estimated_at"]) >= planned[child.pk] + hours(6)
-            assert len(row["waiting_on"]) == 1
-            text = row["waiting_on"][0]
-            assert "MSKU7654321" in text
-            assert "6 h" in text
+            assert _planned(child) == container + hours(72)  # ocean_lcl: booking + 8 d
+            assert _at(row["estimated_at"]) == container
+            assert row["waiting_on"] == []  # the container is on plan: nothing is late
+
+
+def test_a_late_parent_estimate_moves_every_child_and_says_why(tenant, family):
+    parent, children = family
+    with tenant_context(tenant.pk):
+        late = _planned(parent) + hours(6)
+        events_record(events=[est(parent, "departed", late)])
+        assert _at(_row(Shipment.objects.get(pk=parent.pk), "departed")["estimated_at"]) == late
+        for child in _reload(children):
+            row = _row(child, "departed")
+            assert _at(row["estimated_at"]) == late
+            (text,) = row["waiting_on"]
+            assert "MSKU7654321" in text and "6 h" in text
             assert child.timeline["waiting_on"] == row["waiting_on"]
             # Later milestones slip with it.
-            assert _at(_row(child, "arrived")["estimated_at"]) >= _at(row["estimated_at"])
+            assert _at(_row(child, "arrived")["estimated_at"]) == late + timedelta(days=24)
+
+
+def test_when_the_container_has_left_its_children_have_left_with_it(tenant, family):
+    parent, children = family
+    with tenant_context(tenant.pk):
+        left = _planned(parent) + hours(6)  # late, but gone
+        events_record(events=[act(parent, "departed", left)])
+        for child in _reload(children):
+            row = _row(child, "departed")
+            assert _at(row["actual"]["at"]) == left  # not its own plan + 6 h
+            assert row["actual"]["source_kind"] == "parent"
+            assert row["actual"]["source_name"] == "MSKU7654321"
+            assert child.timeline["waiting_on"] == []  # no "delayed 6 h" once it has gone
+            assert child.status == "in_transit"
+        full = shipment_timeline(shipment=children[0]).row("departed")
+        assert full.actual.reason == "from consolidation MSKU7654321"
+
+
+def test_a_childs_older_carrier_estimate_is_raised_to_the_container(tenant, family):
+    parent, children = family
+    child = children[0]
+    with tenant_context(tenant.pk):
+        container = _planned(parent)
+        events_record(events=[est(child, "departed", container - hours(24))])
+        row = _row(Shipment.objects.get(pk=child.pk), "departed")
+        assert row["estimate"]["source_kind"] == "integration"
+        assert _at(row["estimated_at"]) == container
+        assert "clamped:departed" in Shipment.objects.get(pk=child.pk).timeline["flags"]
+
+
+def test_a_history_view_of_a_child_computes_its_parents_as_of_then(tenant, family):
+    parent, children = family
+    with tenant_context(tenant.pk):
+        container = _planned(parent)
+        told = BOOKED - hours(2)  # the carrier announced the late sailing then
+        events_record(events=[est(parent, "departed", container + hours(6), recorded_at=told)])
+        child = Shipment.objects.get(pk=children[0].pk)
+        assert child.timeline["waiting_on"] != []  # today's cached view knows the delay
+        before = shipment_timeline(shipment=child, as_of=told - hours(1)).row("departed")
+        assert before.waiting_on == ()  # nobody knew it then
+        assert before.estimated_at == container
+        after = shipment_timeline(shipment=child, as_of=told).row("departed")
+        assert after.estimated_at == container + hours(6)
+        assert len(after.waiting_on) == 1
 
 
 def test_children_recover_when_the_parent_delay_is_voided(tenant, family, ops_user):
     parent, children = family
     with tenant_context(tenant.pk):
-        planned = _at(_row(Shipment.objects.get(pk=parent.pk), "departed")["planned"])
+        planned = _planned(parent)
         (event_id,) = events_record(events=[est(parent, "departed", planned + hours(6))])
         etas_late = {c.pk: c.eta for c in _reload(children)}
         event_void(event=TrackingEvent.objects.get(pk=event_id), reason="bad feed", actor=ops_user)

@@ -49,7 +49,7 @@ def _stored(shipment) -> Shipment:
     return Shipment.objects.get(pk=shipment.pk)
 
 
-def test_recording_actuals_moves_the_cached_shipment_row(tenant):
+def test_recording_actuals_moves_the_cached_shipment_row(tenant, timeline_clock):
     shipment = new_shipment(tenant)
     with tenant_context(tenant.pk):
         before = _stored(shipment)
@@ -122,7 +122,7 @@ def _normalised(value):
     return value
 
 
-def test_events_in_any_order_give_the_same_cached_timeline(tenant):
+def test_events_in_any_order_give_the_same_cached_timeline(tenant, timeline_clock):
     recorded = datetime(2025, 3, 10, tzinfo=UTC)
     shipments = [new_shipment(tenant) for _ in range(3)]
 
@@ -194,7 +194,7 @@ def _full_row(shipment, code: str) -> dict:
     return _row(timeline_to_dict(shipment_timeline(shipment=_stored(shipment))), code)
 
 
-def test_estimate_source_priority_follows_the_tenant_policy(tenant, ops_user):
+def test_estimate_source_priority_follows_the_tenant_policy(tenant, timeline_clock, ops_user):
     shipment = new_shipment(tenant)
     carrier_eta = BOOKED + 4 * D
     manual_eta = BOOKED + 5 * D

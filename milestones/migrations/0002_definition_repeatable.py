@@ -1,0 +1,46 @@
+"""Milestone definitions say whether a milestone may legitimately happen again (issue 11).
+
+Existing definitions of the milestones the default templates mark repeatable (delivery attempts
+and customs holds) become repeatable, so existing shipments compute the current attempt too.
+The update runs in each tenant's context: the table has row-level security forced, for the
+owner role as well.
+"""
+
+from django.conf import settings
+from django.db import migrations, models
+
+REPEATABLE = ["out_for_delivery", "failed_delivery", "customs_hold"]
+
+
+def mark_repeatable(apps, schema_editor) -> None:
+    tenants = apps.get_model("tenancy", "Tenant")._meta.db_table
+    definitions = apps.get_model("milestones", "MilestoneDefinition")._meta.db_table
+    quote = schema_editor.connection.ops.quote_name
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {quote(tenants)} ORDER BY id")  # noqa: S608
+        for (tenant_id,) in cursor.fetchall():
+            cursor.execute(
+                "SELECT set_config(%s, %s, true)", [settings.TENANT_DB_SETTING, str(tenant_id)]
+            )
+            cursor.execute(
+                f"UPDATE {quote(definitions)} SET repeatable = true "  # noqa: S608
+                "WHERE code = ANY(%s) AND NOT repeatable",
+                [REPEATABLE],
+            )
+        cursor.execute("SELECT set_config(%s, '', true)", [settings.TENANT_DB_SETTING])
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("milestones", "0001_initial"),
+        ("tenancy", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="milestonedefinition",
+            name="repeatable",
+            field=models.BooleanField(default=False),
+        ),
+        migrations.RunPython(mark_repeatable, migrations.RunPython.noop),
+    ]

@@ -12,9 +12,6 @@ source scripts/bootstrap.sh
 source scripts/chromium.sh
 bash scripts/ocr.sh
 
-# Tests that need no services (tests/conftest.py clears the cache only for database tests).
-PURE_TESTS=(tests/milestones tests/integrations/parsers tests/architecture)
-
 mp_log "ruff check . && ruff format --check ."
 .venv/bin/ruff check . || mp_die "ruff check failed (run 'make format' to autofix what it can)"
 .venv/bin/ruff format --check . || mp_die "ruff format --check failed (run 'make format')"
@@ -27,16 +24,14 @@ bash scripts/typecheck.sh >"$MILEPOST_LOCAL/typecheck.log" 2>&1 || {
 export DJANGO_ENV=test
 rc=0
 if [[ "$#" -eq 0 ]]; then
-    # The pure tests (engine, parsers, import graph) first, with every service out of reach:
-    # they must not need PostgreSQL or Redis. Then everything else.
-    mp_log "pytest -q ${PURE_TESTS[*]} (no database, no Redis)"
+    # First every test that uses no database, with PostgreSQL and Redis out of reach: the pure
+    # tests (engine, parsers, import graph...) must need neither. Then all the others.
+    mp_log "pytest -q --services=none (no database, no Redis)"
     DATABASE_URL=postgres://nobody:none@127.0.0.1:9/none DATABASE_OWNER_URL=postgres://nobody:none@127.0.0.1:9/none \
-        REDIS_URL=redis://127.0.0.1:9/0 .venv/bin/pytest -q -p no:cacheprovider "${PURE_TESTS[@]}" || rc=$?
+        REDIS_URL=redis://127.0.0.1:9/0 .venv/bin/pytest -q -p no:cacheprovider --services=none || rc=$?
     if [[ "$rc" -eq 0 ]]; then
-        mp_log "pytest -q (the rest)"
-        ignores=()
-        for path in "${PURE_TESTS[@]}"; do ignores+=(--ignore "$path"); done
-        .venv/bin/pytest -q -p no:cacheprovider "${ignores[@]}" || rc=$?
+        mp_log "pytest -q --services=needed"
+        .venv/bin/pytest -q -p no:cacheprovider --services=needed || rc=$?
     fi
 else
     mp_log "pytest -q $*"

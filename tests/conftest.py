@@ -79,7 +79,35 @@ def _prove_covered_urls(request):
         pytest.fail(f"@covers_url claims {missing} but the test never requested them")
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("milepost")
+    group.addoption(
+        "--services",
+        choices=("any", "none", "needed"),
+        default="any",
+        help="none: only tests that use no database (run with the services out of reach); "
+        "needed: only the others (scripts/test.sh runs both phases)",
+    )
+
+
+def _uses_services(item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(DATABASE_FIXTURES & fixtures) or item.get_closest_marker("django_db") is not None
+
+
+def _select_by_services(config, items) -> None:
+    wanted = config.getoption("--services")
+    if wanted == "any":
+        return
+    keep = [item for item in items if _uses_services(item) == (wanted == "needed")]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
 def pytest_collection_modifyitems(config, items):
+    _select_by_services(config, items)
     """Tests marked ``soak`` are the full-size heavy proofs: they run under ``make soak``
     (SOAK=1) and are skipped in ``make test``, which runs their smaller siblings."""
     if os.environ.get("SOAK") == "1":

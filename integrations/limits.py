@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError, PayloadTooLarge
+from tenancy.text import check_document
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -66,6 +67,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     """A request body that must be one JSON object (bounded depth, storable text); a clear
     400 otherwise."""
     data = load_request_json(body)
+    check_document(data)
     if not isinstance(data, dict):
         raise DomainError("Send a JSON object.", code="invalid_json")
     return data

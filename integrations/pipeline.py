@@ -35,7 +35,7 @@ from shipments.models import Classifier, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
 from tenancy.errors import DomainError
-from tenancy.text import check_document
+from tenancy.text import check_document, printable
 
 # Stages of a dead letter: only "intake" ones (rejected at the door) may not be replayed.
 STAGE_INTAKE = "intake"
@@ -328,7 +328,7 @@ def _dead_letter(
     stage: str = STAGE_PARSE,
 ) -> None:
     """One unresolved dead letter per (reason, position, unit) of a message."""
-    position, unit = position[:200], unit[:200]
+    reason, position, unit = printable(reason), printable(position[:200]), printable(unit[:200])
     outcome.errors.add((reason, position, unit))
     exists = DeadLetter.objects.filter(
         message=message, reason=reason, position=position, unit=unit, resolved_at__isnull=True

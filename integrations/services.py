@@ -29,6 +29,7 @@ from integrations.tasks import process_message
 from tenancy.audit import audit_record
 from tenancy.errors import DomainError
 from tenancy.models import ApiKey, User
+from tenancy.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -258,10 +259,11 @@ def message_reject(
     size: int | None = None,
 ) -> InboundMessage:
     """Record a message refused at intake (bad signature, too large): dead, never processed."""
+    reason = printable(reason)
     message = InboundMessage.objects.create(
         integration=integration,
         channel=channel,
-        content_type=content_type[:200],
+        content_type=printable(content_type[:200]),
         body=bytes(body),
         size=len(body) if size is None else size,
         sha256=hashlib.sha256(bytes(body)).hexdigest(),

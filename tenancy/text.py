@@ -28,6 +28,14 @@ def storable(text: str) -> bool:
     return True
 
 
+def printable(text: str) -> str:
+    """``text`` made storable (NUL and unpaired surrogates become U+FFFD), for reasons and
+    positions that quote what a caller sent."""
+    if storable(text):
+        return text
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def check_text(value: object, field: str) -> None:
     """UnstorableText (400, naming ``field``) when ``value`` is text PostgreSQL refuses."""
     if isinstance(value, str) and not storable(value):
@@ -36,9 +44,11 @@ def check_text(value: object, field: str) -> None:
         )
 
 
-def check_document(document: Any, *, max_depth: int = MAX_JSON_DEPTH, path: str = "") -> None:
-    """Walk a decoded JSON document: depth at most ``max_depth``, every key and string value
-    storable. The first problem is raised with its path (``stops[2].name``) as the field."""
+def check_document(
+    document: Any, *, max_depth: int = MAX_JSON_DEPTH, path: str = "", text: bool = True
+) -> None:
+    """Walk a decoded JSON document: depth at most ``max_depth`` and (``text``) every key and
+    string value storable. The first problem is raised with its path (``stops[2].name``)."""
     stack: list[tuple[Any, str, int]] = [(document, path, 1)]
     while stack:
         value, where, depth = stack.pop()
@@ -47,9 +57,10 @@ def check_document(document: Any, *, max_depth: int = MAX_JSON_DEPTH, path: str 
         if isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{where}.{key}" if where else str(key)
-                check_text(key, inner)
+                if text:
+                    check_text(key, inner)
                 stack.append((item, inner, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
-        else:
+        elif text:
             check_text(value, where or "body")

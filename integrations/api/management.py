@@ -14,6 +14,7 @@ from integrations.api.serializers import IntegrationIn, IntegrationOut
 from integrations.models import Integration
 from integrations.polling import tasks as polling
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
+from tenancy.api.schema import list_of
 from tenancy.models import ApiScope
 
 READ_SCOPES = frozenset({ApiScope.INGEST})
@@ -43,7 +44,10 @@ class IntegrationListView(IntegrationAPIView):
     role_map = {"GET": STAFF, "POST": STAFF}
     scope_map = {"GET": READ_SCOPES}
 
-    @extend_schema(responses=IntegrationOut(many=True))
+    @extend_schema(
+        operation_id="ingest_integrations_list",
+        responses=list_of(IntegrationOut, "IntegrationList"),
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": [self.out(i) for i in selectors.integration_list()]})
 

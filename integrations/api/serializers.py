@@ -17,6 +17,7 @@ from integrations.models import (
 )
 from integrations.polling.adapters.dcsa import validate_base_url
 from integrations.services import redacted_config
+from tenancy.text import check_document
 
 MIN_POLL_INTERVAL_S = 30
 
@@ -84,7 +85,12 @@ class IntegrationIn(serializers.Serializer):
     )
     inbox_enabled = serializers.BooleanField(required=False)
 
+    def validate_code_overrides(self, value: dict) -> dict:
+        check_document(value, path="code_overrides")  # stored as jsonb: no NUL, keys too
+        return value
+
     def validate_poll_config(self, value: dict) -> dict:
+        check_document(value, path="poll_config")
         if "base_url" in value:
             try:
                 value["base_url"] = validate_base_url(value["base_url"])

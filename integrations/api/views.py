@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from integrations import selectors, services
 from integrations.api.serializers import ACCEPTED, DeadLetterOut, MessageOut
-from integrations.limits import max_body_bytes, read_body
+from integrations.formats import FORMATS
+from integrations.limits import max_body_bytes
 from integrations.models import Channel
 from tenancy.api.base import NO_KEYS, SENT_BY_CALLER, STAFF, TenantAPIView
+from tenancy.api.parsers import RawBodyParser, query_flag
+from tenancy.api.schema import list_of
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
+
+UPLOAD_FORM = inline_serializer(
+    "MessageUpload",
+    {
+        "file": serializers.FileField(),
+        "integration": serializers.IntegerField(required=False),
+        "format_hint": serializers.ChoiceField(choices=["auto", *FORMATS], required=False),
+    },
+)
 
 
 class MessageUploadView(TenantAPIView):
@@ -22,8 +36,20 @@ class MessageUploadView(TenantAPIView):
     role_map = {"POST": STAFF}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
     customer_scope = SENT_BY_CALLER
+    parser_classes = [MultiPartParser, RawBodyParser]
+    body_limit = staticmethod(max_body_bytes)
 
-    @extend_schema(request=None, responses={202: ACCEPTED})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("integration", int, required=False),
+            OpenApiParameter("format_hint", str, required=False, enum=["auto", *FORMATS]),
+        ],
+        request={
+            "application/octet-stream": OpenApiTypes.BINARY,
+            "multipart/form-data": UPLOAD_FORM,
+        },
+        responses={202: ACCEPTED},
+    )
     def post(self, request: Request) -> Response:
         django_request = self.django_request
         params = django_request.GET.dict()
@@ -39,7 +65,8 @@ class MessageUploadView(TenantAPIView):
             body = upload.read(limit + 1)
             content_type = upload.content_type or ""
         else:
-            body, size = read_body(django_request, limit)
+            raw = self.raw_body()
+            body, size = raw.data, raw.size
             content_type = django_request.content_type or ""
         message = services.message_store(
             integration=selectors.integration_named(params.get("integration")),
@@ -71,9 +98,12 @@ class DeadLetterListView(TenantAPIView):
     scope_map = NO_KEYS
     customer_scope = None
 
-    @extend_schema(responses=DeadLetterOut(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("unresolved", bool, required=False)],
+        responses=list_of(DeadLetterOut, "DeadLetterList"),
+    )
     def get(self, request: Request) -> Response:
-        unresolved = request.query_params.get("unresolved") in ("1", "true")
+        unresolved = query_flag(request, "unresolved")
         letters = selectors.dead_letter_list(unresolved_only=unresolved)[: selectors.LIST_LIMIT]
         return Response({"results": DeadLetterOut(letters, many=True).data})
 
@@ -106,10 +136,13 @@ class DeadLetterReplayAllView(TenantAPIView):
     scope_map = NO_KEYS
     customer_scope = None
 
-    @extend_schema(request=None, responses=REPLAY_ALL)
+    @extend_schema(
+        parameters=[OpenApiParameter("integration", int, required=False)],
+        request=None,
+        responses=REPLAY_ALL,
+    )
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        named = request.query_params.get("integration") or data.get("integration")
+        named = request.query_params.get("integration")
         result = services.dead_letters_replay_all(
             integration=selectors.integration_named(named), actor=self.actor
         )

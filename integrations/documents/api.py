@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,6 +25,7 @@ from integrations.models import ProposalStatus
 from shipments.models import Shipment
 from shipments.selectors import shipment_list
 from tenancy.api.base import NO_KEYS, SENT_BY_CALLER, STAFF, TenantAPIView
+from tenancy.api.schema import list_of
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope, User
 
@@ -60,6 +62,7 @@ class DocumentUploadView(DocumentAPIView):
     role_map = {"POST": STAFF}
     scope_map = {"POST": INGEST_SCOPE}
     customer_scope = SENT_BY_CALLER
+    parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": DOCUMENT_UPLOAD}, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
@@ -90,8 +93,13 @@ class ProposalListView(DocumentAPIView):
     scope_map = {"GET": INGEST_SCOPE}
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", enum=ProposalStatus.values, required=False)],
-        responses=ProposalOut(many=True),
+        operation_id="ingest_documents_proposals_list",
+        parameters=[
+            OpenApiParameter(
+                "status", enum=["", *ProposalStatus.values], required=False, description="'': all"
+            )
+        ],
+        responses=list_of(ProposalOut, "ProposalList"),
     )
     def get(self, request: Request) -> Response:
         wanted = request.query_params.get("status", "")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from integrations import selectors
 from integrations.feeds import parse, services
-from integrations.limits import check_size, max_body_bytes, read_body
+from integrations.limits import check_size, max_body_bytes
 from tenancy.api.base import NO_KEYS, STAFF, TenantAPIView
-from tenancy.api.parsers import load_request_json
+from tenancy.api.parsers import RawBodyParser, load_request_json
 from tenancy.errors import DomainError
 
 PREVIEW = inline_serializer(
@@ -66,8 +68,27 @@ class FeedMappingPreviewView(TenantAPIView):
     role_map = {"POST": STAFF}
     scope_map = NO_KEYS
     customer_scope = None
+    parser_classes = [MultiPartParser, RawBodyParser]
+    body_limit = staticmethod(max_body_bytes)
 
-    @extend_schema(request=None, responses=PREVIEW)
+    @extend_schema(
+        parameters=[OpenApiParameter("mapping", str, required=False, description="JSON")],
+        request={
+            "multipart/form-data": inline_serializer(
+                "FeedPreviewUpload",
+                {"file": serializers.FileField(), "mapping": serializers.JSONField(required=False)},
+            ),
+            "application/json": inline_serializer(
+                "FeedPreviewIn",
+                {
+                    "sample": serializers.CharField(),
+                    "mapping": serializers.DictField(required=False),
+                },
+            ),
+            "text/csv": OpenApiTypes.BINARY,
+        },
+        responses=PREVIEW,
+    )
     def post(self, request: Request, integration_id: int) -> Response:
         integration = selectors.integration_get(integration_id=integration_id)
         sample, mapping = self._sample_and_mapping()
@@ -92,7 +113,8 @@ class FeedMappingPreviewView(TenantAPIView):
                 )
             check_size(upload.size or 0, limit, "Sample")
             return upload.read(), django_request.POST.get("mapping", mapping)
-        body, size = read_body(django_request, limit)
+        raw = self.raw_body()
+        body, size = raw.data, raw.size
         check_size(size, limit, "Sample")
         if django_request.content_type != "application/json":
             return body, mapping

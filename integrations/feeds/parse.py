@@ -46,6 +46,7 @@ from integrations.parsers.jsonutil import load_json, parse_iso_datetime
 from shipments.zones import LocalTimeError, localize
 from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError
+from tenancy.text import check_document
 
 FEED_FORMATS = ("csv", "json")
 REQUIRED_FIELDS = ("reference", "milestone", "time")
@@ -215,6 +216,10 @@ def mapping_validate(mapping: Any, *, milestones: set[str] | frozenset[str]) -> 
     """
     if not isinstance(mapping, dict):
         raise MappingError("the mapping must be a JSON object")
+    try:
+        check_document(mapping)  # it is stored as jsonb
+    except DomainError as error:
+        raise MappingError(error.message, field=error.field or "mapping") from None
     fmt = mapping.get("format")
     if fmt not in FEED_FORMATS:
         raise MappingError("format must be 'csv' or 'json'", field="format")

@@ -13,21 +13,29 @@ from rest_framework.response import Response
 
 from integrations import selectors as ingest_selectors
 from integrations.api.serializers import ACCEPTED
-from integrations.limits import check_size, max_body_bytes, read_body
+from integrations.limits import check_size, max_body_bytes
 from integrations.models import Channel
 from integrations.parsers.base import ParseError
 from integrations.parsers.jsonutil import parse_iso_datetime
 from integrations.positions import selectors, services
 from integrations.positions.parse import pings_from_body
-from integrations.positions.serializers import ShipmentPositionsOut, StopOut
+from integrations.positions.serializers import (
+    PingsIn,
+    ShipmentPositionsOut,
+    StopOut,
+    StopsIn,
+)
 from integrations.services import message_refuse, message_store
 from shipments.models import Shipment
 from shipments.selectors import shipment_list
 from tenancy.api.base import FIELD, SENT_BY_CALLER, STAFF, TenantAPIView
+from tenancy.api.parsers import RawBodyParser
+from tenancy.api.schema import list_of
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
 
 SHIPMENT_SCOPE = "customer_account_id"
+STOP_LIST = list_of(StopOut, "StopList")
 
 
 class PositionsIngestView(TenantAPIView):
@@ -36,11 +44,14 @@ class PositionsIngestView(TenantAPIView):
     role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
     customer_scope = SENT_BY_CALLER
+    parser_classes = [RawBodyParser]
+    body_limit = staticmethod(max_body_bytes)
 
-    @extend_schema(request=None, responses={202: ACCEPTED})
+    @extend_schema(request=PingsIn, responses={202: ACCEPTED})
     def post(self, request: Request) -> Response:
         limit = max_body_bytes()
-        body, size = read_body(self.django_request, limit)
+        raw = self.raw_body()
+        body, size = raw.data, raw.size
         content_type = self.django_request.content_type or "application/json"
         try:
             check_size(size, limit)
@@ -84,12 +95,12 @@ class StopsView(ShipmentScopedView):
     role_map = {"GET": FIELD, "POST": STAFF}
     scope_map = {"GET": frozenset({ApiScope.READ}), "POST": frozenset({ApiScope.WRITE})}
 
-    @extend_schema(responses=StopOut(many=True))
+    @extend_schema(responses=STOP_LIST)
     def get(self, request: Request, shipment_id: int) -> Response:
         stops = selectors.stop_list(shipment=self.shipment(shipment_id))
         return Response({"results": StopOut(stops, many=True).data})
 
-    @extend_schema(request=None, responses={201: StopOut(many=True)})
+    @extend_schema(request=StopsIn, responses={201: STOP_LIST})
     def post(self, request: Request, shipment_id: int) -> Response:
         shipment = self.shipment(shipment_id)
         data = request.data

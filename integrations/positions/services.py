@@ -43,6 +43,7 @@ from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
 from tenancy.errors import DomainError
 from tenancy.models import User
+from tenancy.text import check_text
 
 GEOFENCE_SOURCE = "geofence"
 
@@ -374,6 +375,7 @@ def stops_set(
         if not isinstance(item, dict):
             raise StopInvalid("a stop must be an object", field=where)
         name = item.get("name")
+        check_text(name, f"{where}.name")
         if not isinstance(name, str) or not name.strip() or len(name) > 120:
             raise StopInvalid("name is required (at most 120 characters)", field=f"{where}.name")
         if not geo.valid_lat(item.get("lat")):

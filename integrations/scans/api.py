@@ -5,21 +5,52 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from integrations import selectors
 from integrations.api.serializers import ACCEPTED
-from integrations.limits import check_size, json_object, max_body_bytes, read_body
+from integrations.limits import check_size, json_object, max_body_bytes
 from integrations.models import Channel
 from integrations.scans import services
 from integrations.scans.parse import MAX_ATTACHMENT_BYTES, Upload
 from integrations.services import message_refuse
 from tenancy.api.base import FIELD, SENT_BY_CALLER, TenantAPIView
+from tenancy.api.parsers import RawBodyParser
 from tenancy.errors import DomainError
 from tenancy.models import ApiScope
+
+
+def _scan_fields() -> dict[str, Any]:
+    """Fresh fields each time: a DRF field belongs to one serializer."""
+    return {
+        "reference": serializers.CharField(
+            max_length=120, help_text="Any reference of the shipment"
+        ),
+        "milestone": serializers.CharField(help_text="A milestone code of the tenant's templates"),
+        "occurred_at": serializers.DateTimeField(
+            required=False, help_text="ISO 8601 with offset, not in the future; default: now"
+        ),
+        "lat": serializers.FloatField(required=False, min_value=-90, max_value=90),
+        "lon": serializers.FloatField(required=False, min_value=-180, max_value=180),
+        "accuracy_m": serializers.FloatField(required=False, min_value=0),
+        "note": serializers.CharField(required=False, max_length=2000),
+        "location": serializers.CharField(required=False, max_length=200),
+    }
+
+
+SCAN_JSON = inline_serializer("ScanIn", _scan_fields())
+SCAN_FORM = inline_serializer(
+    "ScanUpload",
+    _scan_fields()
+    | {
+        "photo": serializers.ImageField(required=False, help_text="JPEG, PNG, WebP or GIF, 5 MB"),
+        "signature": serializers.ImageField(required=False, help_text="an image, 5 MB"),
+    },
+)
 
 
 class ScanView(TenantAPIView):
@@ -28,8 +59,13 @@ class ScanView(TenantAPIView):
     role_map = {"POST": FIELD}
     scope_map = {"POST": frozenset({ApiScope.INGEST})}
     customer_scope = SENT_BY_CALLER
+    parser_classes = [MultiPartParser, RawBodyParser]
+    body_limit = staticmethod(max_body_bytes)
 
-    @extend_schema(request=None, responses={202: ACCEPTED})
+    @extend_schema(
+        request={"application/json": SCAN_JSON, "multipart/form-data": SCAN_FORM},
+        responses={202: ACCEPTED},
+    )
     def post(self, request: Request) -> Response:
         data, uploads, received = self._read()
         scanned_by = self._scanned_by()
@@ -54,7 +90,8 @@ class ScanView(TenantAPIView):
         django_request = self.django_request
         if django_request.content_type != "multipart/form-data":
             limit = max_body_bytes()
-            body, size = read_body(django_request, limit)
+            raw = self.raw_body()
+            body, size = raw.data, raw.size
             received = (body, size, django_request.content_type or "application/json")
             try:
                 check_size(size, limit)

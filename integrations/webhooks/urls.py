@@ -5,5 +5,5 @@ from django.urls import path
 from integrations.webhooks import api
 
 urlpatterns = [
-    path("webhooks/<id:tenant_id>/<uuid:token>/", api.webhook, name="ingest-webhook"),
+    path("webhooks/<id:tenant_id>/<uuid:token>/", api.WebhookView.as_view(), name="ingest-webhook"),
 ]

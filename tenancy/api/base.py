@@ -26,6 +26,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from rest_framework.views import APIView
 
+from tenancy.api.parsers import RawBody
 from tenancy.customers import caller_customer_accounts
 from tenancy.errors import NotFound
 from tenancy.models import ADMIN_ONLY, FIELD, STAFF, ApiKey, Membership, Tenant, User
@@ -89,6 +90,11 @@ class TenantAPIView(APIView):
     @property
     def is_customer_limited(self) -> bool:
         return self.customer_account_ids is not None
+
+    def raw_body(self) -> RawBody:
+        """The body as bytes, for views whose parser_classes include RawBodyParser."""
+        data = self.request.data
+        return data if isinstance(data, RawBody) else RawBody(data=b"", size=0)
 
     def scoped(self, queryset: QuerySet[M], path: str | None = None) -> QuerySet[M]:
         """``queryset`` limited to the caller's customer accounts (unchanged for staff)."""

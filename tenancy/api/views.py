@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from tenancy import selectors, services
 from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, TenantAPIView
+from tenancy.api.schema import list_of
 from tenancy.errors import DomainError
 from tenancy.models import ApiKey, ApiScope, Role
 
@@ -77,7 +78,7 @@ class ApiKeyListView(TenantAPIView):
     scope_map = NO_KEYS
     customer_scope = None
 
-    @extend_schema(responses=ApiKeyOut(many=True))
+    @extend_schema(responses=list_of(ApiKeyOut, "ApiKeyList"))
     def get(self, request: Request) -> Response:
         keys = selectors.api_key_list().order_by("-created_at")
         return Response({"results": ApiKeyOut(keys, many=True).data})

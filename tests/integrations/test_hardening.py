@@ -187,7 +187,7 @@ def test_everything_under_api_answers_json_errors(acme):
     )
     assert webhook_get.status_code == 405
     assert webhook_get.json()["error"]["code"] == "method_not_allowed"
-    assert webhook_get["Allow"] == "POST"
+    assert "POST" in webhook_get["Allow"]
     wrong_method = ops.delete(reverse("api-me"))
     assert wrong_method.status_code in (403, 405)
     assert "error" in wrong_method.json()

@@ -19,7 +19,9 @@ from tenancy.errors import DomainError
 from tenancy.models import ApiKeyCustomerAccount, CustomerAccount
 from tenancy.services import api_key_issue
 
-OUTSIDE_THE_BASE = ("drf_spectacular.",)  # schema and docs: read-only, their own permissions
+# Schema and docs (read-only, their own permissions); the partner webhook (authenticated by
+# its integration secret, tenant from the URL).
+OUTSIDE_THE_BASE = ("drf_spectacular.", "integrations.webhooks.api")
 
 
 def _views(resolvers):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.http import HttpResponseBase, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -21,9 +23,9 @@ from tenancy.context import tenant_context
 
 
 class WebhookView(APIView):
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
-    parser_classes: list = []  # the raw bytes are stored, never parsed here
+    parser_classes: list[type[BaseParser]] = []  # the raw bytes are stored, never parsed here
 
     @extend_schema(
         operation_id="ingest_webhook",

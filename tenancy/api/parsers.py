@@ -87,7 +87,7 @@ class RawBodyParser(BaseParser):
         parser_context: Mapping[str, Any] | None = None,
     ) -> RawBody:
         context = parser_context or {}
-        view = context.get("view")
+        view: Any = context.get("view")
         limit = view.body_limit() if hasattr(view, "body_limit") else DEFAULT_RAW_LIMIT
         request = context.get("request")
         try:

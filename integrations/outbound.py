@@ -33,9 +33,11 @@ import http.client
 import ipaddress
 import logging
 import math
+import re
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,6 +122,8 @@ REFUSED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
 )
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 PLAIN_HTTP = "plain http outside the allowed networks (use https)"
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class OutboundError(DomainError):
@@ -241,7 +245,7 @@ def address_refusal(
 ) -> str | None:
     """Why ``address`` may not be connected to (a phrase: "a loopback address"), or None."""
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
-        address = ipaddress.IPv6Address(address.compressed.split("%")[0])
+        address = ipaddress.IPv6Address(int(address))  # the zone index changes nothing
     if any(address in network for network in METADATA_NETWORKS):
         return "a cloud metadata address"
     if isinstance(address, ipaddress.IPv6Address):
@@ -402,11 +406,7 @@ class _Guard:
                 (family, socket.SOCK_STREAM, socket.IPPROTO_TCP, (str(literal), port))
             ]
         else:
-            try:
-                infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as error:
-                logger.info("outbound: cannot resolve %r: %s", host, error)
-                raise OutboundError("could not resolve the host", code="unresolvable") from None
+            infos = _lookup(host, port, self.deadline)
             found = [(fam, kind, proto, addr) for fam, kind, proto, _name, addr in infos]
         if not found:
             raise OutboundError("could not resolve the host", code="unresolvable")
@@ -443,6 +443,29 @@ class _Guard:
             raise OutboundError("timed out while connecting", code="timeout")
         logger.info("outbound: cannot connect to %s:%s: %s", host, port, last)
         raise OutboundError("could not connect", code="unreachable")
+
+
+def _lookup(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+    """getaddrinfo within the deadline: the system resolver has no timeout of its own to pass,
+    so it runs in a thread that is abandoned (it ends with the resolver's own limit) if late."""
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as error:
+            outcome.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="outbound-dns", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())) or not outcome:
+        raise OutboundError("timed out while resolving the host", code="timeout")
+    if isinstance(outcome[0], Exception):
+        logger.info("outbound: cannot resolve %r: %s", host, outcome[0])
+        raise OutboundError("could not resolve the host", code="unresolvable")
+    return list(outcome[0])
 
 
 class _GuardedHTTPConnection(HTTPConnection):
@@ -491,6 +514,23 @@ def _ssl_context() -> ssl.SSLContext:
 # -- fetching -------------------------------------------------------------------------------
 
 
+def check_headers(headers: Mapping[str, str], *, field: str | None = None) -> None:
+    """Refuse header names that are not HTTP tokens and values with control characters (a
+    CR or LF would let a caller's value write headers or requests of its own)."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise OutboundError(
+                f"{name!r} is not a valid header name", code="bad_header", status=400, field=field
+            )
+        if not isinstance(value, str) or HEADER_CONTROL.search(value):
+            raise OutboundError(
+                f"the value of {name} contains control characters",
+                code="bad_header",
+                status=400,
+                field=field,
+            )
+
+
 def fetch(
     method: str,
     url: str,
@@ -513,6 +553,7 @@ def fetch(
     ``WEBHOOK_ALLOWED_NETWORKS``.
     """
     allowed = _resolve_allowed(allowed_networks)
+    check_headers(headers or {})
     timeout_s = min(max(float(timeout_s), 0.001), MAX_TIMEOUT_S)
     deadline = time.monotonic() + timeout_s
     method = method.upper()

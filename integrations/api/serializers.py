@@ -98,6 +98,10 @@ class IntegrationIn(serializers.Serializer):
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise serializers.ValidationError("headers must be an object of strings")
+        try:
+            outbound.check_headers(headers)
+        except outbound.OutboundError as error:
+            raise serializers.ValidationError({"headers": [error.message]}) from None
         for key in ("limit", "max_pages", "max_events", "timeout_s"):
             if key in value and (
                 not isinstance(value[key], int | float)

@@ -15,6 +15,7 @@ import errno
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ class Edge:
     lookups: list[str] = field(default_factory=list)
     # (address, port, opened by integrations.outbound?)
     attempts: list[tuple[str, int, bool]] = field(default_factory=list)
+    resolve_delay_s: float = 0.0  # a resolver that takes its time
 
     def answer(self, host: str, *addresses: str) -> None:
         """Add one DNS answer for host; successive lookups take successive answers, the last
@@ -45,6 +47,7 @@ class Edge:
     def _getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list:
         name = host.decode() if isinstance(host, bytes) else str(host)
         self.lookups.append(name)
+        time.sleep(self.resolve_delay_s)
         queue = self.answers.get(name)
         if not queue:
             raise socket.gaierror(socket.EAI_NONAME, "unknown to the test")

@@ -193,6 +193,14 @@ def test_a_name_is_saved_unresolved_and_http_only_to_allowed_networks(personas, 
     assert too_slow.json()["error"]["fields"] == {
         "poll_config": ["timeout_s: must be at most 60 seconds"]
     }
+    injected = client.post(
+        reverse(LIST),
+        {**NEW, "poll_config": {"base_url": "https://c.test", "headers": {"K": "v\r\nX: 1"}}},
+        content_type="application/json",
+    )
+    assert injected.json()["error"]["fields"] == {
+        "poll_config": ["headers: the value of K contains control characters"]
+    }
     assert edge.lookups == [] and edge.connects == []
 
 

@@ -167,6 +167,22 @@ def test_allowed_networks_are_the_one_exception_and_the_only_place_for_http(sett
         check_url("http://169.254.169.254/", allowed_networks=["0.0.0.0/0"])
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"API-Key": "k\r\nX-Injected: 1"},
+        {"API-Key": "k\nGET /admin HTTP/1.1"},
+        {"Bad Name": "v"},
+        {"X-Nul": "a\x00b"},
+    ],
+)
+def test_headers_that_would_write_their_own_lines_are_refused_before_anything(edge, headers):
+    with pytest.raises(OutboundError) as refused:
+        fetch("GET", "https://api.carrier.example/", headers=headers)
+    assert refused.value.code == "bad_header" and refused.value.status == 400
+    assert edge.lookups == [] and edge.attempts == []
+
+
 # -- at connect time: names, every address, rebinding ----------------------------------------
 
 
@@ -432,6 +448,18 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(settings, stubs, where):
         fetch("GET", stub.url + "/", timeout_s=1)
     assert failed.value.code == "timeout"
     assert 0.9 < time.monotonic() - started < 2.5
+
+
+def test_a_slow_resolver_is_bounded_by_the_deadline(edge, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    edge.resolve_delay_s = 3
+    edge.answer("slow.test", "93.184.215.14")
+    started = time.monotonic()
+    with pytest.raises(OutboundError) as failed:
+        fetch("GET", "https://slow.test/", timeout_s=0.3)
+    assert time.monotonic() - started < 1
+    assert failed.value.message == "timed out while resolving the host"
+    assert edge.attempts == []
 
 
 def test_the_timeout_is_capped(settings, stubs, monkeypatch):

@@ -41,7 +41,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -394,8 +394,6 @@ class _Guard:
     scheme: str
     allowed: tuple[IPNetwork, ...]
     deadline: float
-    read_timeout_s: float
-    connected: list[tuple[str, int]] = field(default_factory=list)
 
     def addresses(self, host: str, port: int) -> list[tuple[int, int, int, Any]]:
         """Every address of ``host``, each checked; OutboundRefused if any is refused."""
@@ -436,8 +434,7 @@ class _Guard:
                 sock.close()
                 last = error
                 continue
-            sock.op_timeout = self.read_timeout_s
-            self.connected.append((str(sockaddr[0]), int(sockaddr[1])))
+            sock.op_timeout = None  # from now on the deadline alone bounds each read and write
             return sock
         if isinstance(last, TimeoutError):
             raise OutboundError("timed out while connecting", code="timeout")
@@ -493,7 +490,6 @@ class _GuardedHTTPSConnection(HTTPSConnection):
         super().connect()  # the TLS handshake is bounded by the connect timeout
         if isinstance(self.sock, _DeadlineSSLSocket):
             self.sock.deadline = self.guard.deadline
-            self.sock.op_timeout = self.guard.read_timeout_s
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
@@ -599,7 +595,7 @@ def _exchange(
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise OutboundError(f"timed out after {timeout_s:g}s", code="timeout")
-    guard = _Guard(target.scheme, allowed, deadline, read_timeout_s=remaining)
+    guard = _Guard(target.scheme, allowed, deadline)
     pool: HTTPConnectionPool
     options: dict[str, Any] = {"maxsize": 1, "retries": False, "guard": guard}
     if target.scheme == "https":

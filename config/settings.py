@@ -6,6 +6,7 @@ start without the secrets it needs. Every variable read here is listed in README
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -297,6 +298,20 @@ STORAGES = {
 # Partners' file drops: <INGEST_INBOX_ROOT>/<tenant slug>/<integration token>/
 INGEST_INBOX_ROOT = Path(env.str("INGEST_INBOX_ROOT", default=str(BASE_DIR / ".local" / "inbox")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+
+
+def _cidrs(name: str) -> list[str]:
+    values = [value.strip() for value in env.list(name, default=[]) if value.strip()]
+    try:
+        return [str(ipaddress.ip_network(value, strict=True)) for value in values]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error} (expected CIDRs, comma-separated)") from None
+
+
+# Outbound requests (integrations/outbound.py) refuse private, loopback, link-local, metadata
+# and other non-public addresses, and plain http. These networks are the one exception (local
+# test stubs on 127.0.0.1, a partner reached over a private link); empty by default.
+WEBHOOK_ALLOWED_NETWORKS = _cidrs("WEBHOOK_ALLOWED_NETWORKS")
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from integrations import selectors
+from integrations import outbound, selectors
 from integrations.inbox.services import inbox_path
 from integrations.models import (
     DeadLetter,
@@ -92,15 +92,22 @@ class IntegrationIn(serializers.Serializer):
     def validate_poll_config(self, value: dict) -> dict:
         check_document(value, path="poll_config")
         if "base_url" in value:
+            # No DNS here: a literal address in a refused range or localhost is refused now,
+            # a name that resolves to one when the poll connects (integrations.outbound).
             try:
                 value["base_url"] = validate_base_url(value["base_url"])
             except ValueError as error:
-                raise serializers.ValidationError(str(error)) from None
+                # -> fields {"poll_config": ["base_url: <why>"]}
+                raise serializers.ValidationError({"base_url": [str(error)]}) from None
         headers = value.get("headers", {})
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise serializers.ValidationError("headers must be an object of strings")
+        try:
+            outbound.check_headers(headers)
+        except outbound.OutboundError as error:
+            raise serializers.ValidationError({"headers": [error.message]}) from None
         for key in ("limit", "max_pages", "max_events", "timeout_s"):
             if key in value and (
                 not isinstance(value[key], int | float)
@@ -108,6 +115,10 @@ class IntegrationIn(serializers.Serializer):
                 or value[key] <= 0
             ):
                 raise serializers.ValidationError(f"{key} must be a positive number")
+        if "timeout_s" in value and value["timeout_s"] > outbound.MAX_TIMEOUT_S:
+            raise serializers.ValidationError(
+                {"timeout_s": [f"must be at most {outbound.MAX_TIMEOUT_S:g} seconds"]}
+            )
         return value
 
     def validate(self, data: dict) -> dict:

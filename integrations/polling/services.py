@@ -4,6 +4,10 @@ Every fetched page is stored with ``message_store(channel="poll")`` in the same 
 that advances ``Integration.poll_cursor``, so a crash never loses or skips a page: pages and
 cursor commit together (or neither does, and the next round fetches them again). Processing
 follows from ``message_store``'s on-commit enqueue of ``integrations.process_message``.
+
+``Integration.last_poll_error`` is shown to the tenant, so it holds only our own short text
+(the adapters' and ``integrations.outbound``'s reasons, a status code), never what the remote
+answered; the details are in the log.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import Channel, Integration
+from integrations.outbound import OutboundError
 from integrations.polling.adapters import AdapterError, adapter_for
 from integrations.services import message_store
 from tenancy.errors import DomainError
@@ -23,6 +28,7 @@ from tenancy.errors import DomainError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAGES = 20
+MAX_ERROR_CHARS = 300
 
 
 @dataclass
@@ -90,8 +96,8 @@ def integration_poll(*, integration_id: int, force: bool = False) -> PollOutcome
             outcome.pages += 1
             if not batch.more:
                 break
-    except AdapterError as error:
-        outcome.status, outcome.error = "failed", str(error)
+    except (AdapterError, OutboundError) as error:  # our own short reasons, never the remote's
+        outcome.status, outcome.error = "failed", error.message
     except DomainError as error:  # a page refused by message_store (e.g. too large)
         outcome.status, outcome.error = "failed", f"could not store a page: {error.message}"
     except Exception as error:  # a bug: record it, keep the pages stored so far
@@ -100,6 +106,6 @@ def integration_poll(*, integration_id: int, force: bool = False) -> PollOutcome
     if outcome.error:
         logger.warning("poll of integration %s: %s", integration_id, outcome.error)
     integration.last_polled_at = timezone.now()
-    integration.last_poll_error = outcome.error[:2000]
+    integration.last_poll_error = outcome.error[:MAX_ERROR_CHARS]
     integration.save(update_fields=["last_polled_at", "last_poll_error"])
     return outcome

@@ -13,6 +13,7 @@ from tenancy.models import AuditLog
 from tenancy.services import api_key_issue
 from tests.access import covers_url
 from tests.integrations.factories import IntegrationFactory
+from tests.integrations.netstub import Edge
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -103,6 +104,104 @@ def test_validation_errors_name_the_field(personas):
     )
     assert patched.status_code == 400
     assert "poll_interval_s" in patched.json()["error"]["fields"]
+
+
+@pytest.fixture
+def edge(monkeypatch) -> Edge:
+    """Name lookups and connects recorded (no real DNS; nothing leaves 127.0.0.1)."""
+    return Edge().install(monkeypatch)
+
+
+SSRF_BASE_URLS = [
+    ("http://127.0.0.1:5432", "must not point to a loopback address (127.0.0.1)"),
+    ("https://2130706433/", "must not point to a loopback address (127.0.0.1)"),
+    ("https://0177.0.0.1/", "must not point to a loopback address (127.0.0.1)"),
+    ("https://0x7f.1/", "must not point to a loopback address (127.0.0.1)"),
+    ("https://127.1/", "must not point to a loopback address (127.0.0.1)"),
+    ("https://[::1]:8000/", "must not point to a loopback address (::1)"),
+    ("https://[::ffff:127.0.0.1]/", "must not point to a loopback address (::ffff:7f00:1)"),
+    ("https://10.0.0.5/", "must not point to a private address (10.0.0.5)"),
+    ("https://100.64.0.9/", "must not point to a shared (CGNAT) address (100.64.0.9)"),
+    ("http://169.254.169.254/x", "must not point to a cloud metadata address (169.254.169.254)"),
+    ("https://[fe80::1]/", "must not point to a link-local address (fe80::1)"),
+    ("https://localhost:8000/", "must not point to localhost"),
+    ("https://api.localhost/", "must not point to localhost"),
+    ("http://api.carrier.example/", "must use https://"),
+    ("https://u:pw@carrier.test/", "must not contain a user name or password (send credentials "
+                                   "as headers)"),
+]  # fmt: skip
+
+
+@covers_url("ingest-integrations", "ingest-integration-detail")
+@pytest.mark.parametrize(("base_url", "why"), SSRF_BASE_URLS)
+def test_a_base_url_to_a_refused_destination_is_a_field_error_when_saved(
+    personas, edge, settings, base_url, why
+):
+    """Refused at save time, on the poll_config field (the shape the other poll_config errors
+    have: fields {"poll_config": ["base_url: <why>"]}), without looking anything up."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    client = personas.client("admin")
+    payload = {**NEW, "poll_config": {"base_url": base_url}}
+    created = client.post(reverse(LIST), payload, content_type="application/json")
+    assert created.status_code == 400, created.content
+    assert created.json()["error"]["fields"] == {"poll_config": [f"base_url: {why}"]}
+    integration = IntegrationFactory(
+        tenant=personas.tenant,
+        name="Carrier",
+        kind="dcsa",
+        poll_adapter="dcsa_v2",
+        poll_config={"base_url": "https://api.carrier.example"},
+    )
+    patched = client.patch(
+        reverse(DETAIL, args=[integration.pk]),
+        {"poll_config": {"base_url": base_url}},
+        content_type="application/json",
+    )
+    assert patched.status_code == 400, patched.content
+    assert patched.json()["error"]["fields"] == {"poll_config": [f"base_url: {why}"]}
+    with tenant_context(personas.tenant.pk):
+        assert Integration.objects.get(pk=integration.pk).poll_config == {
+            "base_url": "https://api.carrier.example"
+        }
+        assert Integration.objects.count() == 1
+    assert edge.lookups == [] and edge.connects == []
+
+
+@covers_url("ingest-integrations")
+def test_a_name_is_saved_unresolved_and_http_only_to_allowed_networks(personas, edge, settings):
+    """A name is not resolved when saved (the poll checks its addresses when it connects);
+    plain http is accepted only when WEBHOOK_ALLOWED_NETWORKS opens a way to it."""
+    client = personas.client("admin")
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    for base_url in ("https://carrier.test/dcsa", "http://127.0.0.1:8089", "http://stub.test"):
+        payload = {**NEW, "name": base_url, "poll_config": {"base_url": base_url}}
+        created = client.post(reverse(LIST), payload, content_type="application/json")
+        assert created.status_code == 201, (base_url, created.content)
+    refused = client.post(
+        reverse(LIST),
+        {**NEW, "poll_config": {"base_url": "http://127.0.0.2"}},
+        content_type="application/json",
+    )
+    assert refused.json()["error"]["fields"] == {
+        "poll_config": ["base_url: must not point to a loopback address (127.0.0.2)"]
+    }
+    too_slow = client.post(
+        reverse(LIST),
+        {**NEW, "poll_config": {"base_url": "https://carrier.test", "timeout_s": 3600}},
+        content_type="application/json",
+    )
+    assert too_slow.json()["error"]["fields"] == {
+        "poll_config": ["timeout_s: must be at most 60 seconds"]
+    }
+    injected = client.post(
+        reverse(LIST),
+        {**NEW, "poll_config": {"base_url": "https://c.test", "headers": {"K": "v\r\nX: 1"}}},
+        content_type="application/json",
+    )
+    assert injected.json()["error"]["fields"] == {
+        "poll_config": ["headers: the value of K contains control characters"]
+    }
+    assert edge.lookups == [] and edge.connects == []
 
 
 @covers_url("ingest-integration-detail")

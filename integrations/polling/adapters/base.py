@@ -1,8 +1,9 @@
 """The poll adapter interface and its registry (keyed by ``Integration.poll_adapter``).
 
-Adapters only talk to the outside world: they fetch one page per call and return its raw
-bytes. ``integrations.polling`` stores every page with ``message_store(channel="poll")`` in the
-same transaction that advances ``Integration.poll_cursor``, and processing follows from there.
+Adapters only talk to the outside world, and only through ``integrations.outbound.fetch``
+(the one guard for outbound requests): they fetch one page per call and return its raw
+bytes. ``integrations.polling`` stores every page with ``message_store(channel="poll")`` in
+the same transaction that advances ``Integration.poll_cursor``, and processing follows.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ Body = tuple[bytes, str, str]
 
 
 class AdapterError(DomainError):
-    """The partner could not be fetched (HTTP error, timeout, bad config). Safe to show ops:
-    the message never contains credentials."""
+    """The partner could not be fetched (HTTP error, timeout, bad config). Shown to the tenant
+    (``last_poll_error``): our own short text only, never credentials nor what the remote
+    answered."""
 
     code = "poll_failed"
     status = 502

@@ -1,12 +1,16 @@
 """DCSA Track & Trace 2.2: GET {base_url}/v2/events with filters and cursor paging.
 
-poll_config keys: base_url (required, http/https), headers (auth, e.g. {"API-Key": "…"}),
-eventType, carrierBookingReference, equipmentReference, transportDocumentReference, limit,
-timeout_s. The cursor (Integration.poll_cursor) is JSON: {"since", "page"|"next_url",
-"seen"} — "since" feeds ``eventCreatedDateTime:gte``, "page" is the server's
-``Next-Page-Cursor`` (or "next_url" its ``Link: rel="next"``) while a result set is being
-paged, "seen" the eventIDs at exactly "since" (so an unchanged boundary page is not stored
-again every round).
+poll_config keys: base_url (required; https, see ``integrations.outbound``), headers (auth,
+e.g. {"API-Key": "…"}), eventType, carrierBookingReference, equipmentReference,
+transportDocumentReference, limit, timeout_s (at most ``outbound.MAX_TIMEOUT_S``). The
+cursor (Integration.poll_cursor) is JSON: {"since", "page"|"next_url", "seen"} — "since"
+feeds ``eventCreatedDateTime:gte``, "page" is the server's ``Next-Page-Cursor`` (or
+"next_url" its ``Link: rel="next"``) while a result set is being paged, "seen" the eventIDs
+at exactly "since" (so an unchanged boundary page is not stored again every round).
+
+Every request goes through ``integrations.outbound.fetch`` (address checked at connect time,
+redirects re-checked, bounded time and size). What a failed poll records is our own text:
+the status code with its standard phrase, or the guard's short reason — never the remote's.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 
+from integrations import outbound
+from integrations.limits import max_body_bytes
 from integrations.polling.adapters.base import AdapterError, PollBatch
 
 logger = logging.getLogger(__name__)
@@ -39,13 +43,29 @@ CONTENT_TYPE = "application/json"
 
 
 def validate_base_url(value: object) -> str:
-    """The base URL, or ValueError: it must be absolute http(s) with a host."""
+    """The base URL without its trailing slash, or ValueError with a message that reads
+    after the field name ("must not point to a loopback address (127.0.0.1)").
+
+    ``outbound.check_url``: https (http only to WEBHOOK_ALLOWED_NETWORKS), a host that is not
+    localhost nor a literal address in a refused range, no credentials in the URL. Names are
+    not resolved here; ``outbound.fetch`` checks the addresses when it connects.
+    """
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("base_url is required")
-    parts = urllib.parse.urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("base_url must be an absolute http:// or https:// URL")
-    return value.strip().rstrip("/")
+        raise ValueError("is required")
+    url = value.strip()
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundRefused as error:
+        raise ValueError(error.message) from None
+    return url.rstrip("/")
+
+
+def _target(base_url: str) -> str:
+    """What a failed poll names: the configured origin and path, never remote-chosen text."""
+    parts = urllib.parse.urlsplit(base_url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}/v2/events"
 
 
 def load_cursor(cursor: str) -> dict:
@@ -100,10 +120,10 @@ class DcsaV2Adapter:
         try:
             base_url = validate_base_url(config.get("base_url"))
         except ValueError as error:
-            raise AdapterError(f"poll_config: {error}") from None
+            raise AdapterError(f"poll_config: base_url {error}") from None
         state = load_cursor(cursor)
         url = self._url(base_url, config, state)
-        body, headers = self._get(url, config)
+        body, headers = self._get(url, config, _target(base_url))
         events = _events(body)
         page, next_url = self._next(headers, base_url)
         since = state.get("since") or ""
@@ -150,26 +170,22 @@ class DcsaV2Adapter:
         return f"{base_url}/v2/events?{urllib.parse.urlencode(params, safe=':,')}"
 
     @staticmethod
-    def _get(url: str, config: dict) -> tuple[bytes, dict]:
+    def _get(url: str, config: dict, target: str) -> tuple[bytes, dict]:
         headers = {"Accept": "application/json", "User-Agent": "Milepost-poller/1"}
         extra = config.get("headers") or {}
         if isinstance(extra, dict):
             headers.update({str(k): str(v) for k, v in extra.items()})
         timeout = float(config.get("timeout_s") or DEFAULT_TIMEOUT_S)
-        where = urllib.parse.urlsplit(url)
-        target = f"{where.scheme}://{where.netloc}{where.path}"  # no query, no credentials
-        request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return response.read(), dict(response.headers.items())
-        except urllib.error.HTTPError as error:
-            raise AdapterError(f"HTTP {error.code} {error.reason} from GET {target}") from None
-        except TimeoutError:
-            raise AdapterError(f"Timed out after {timeout:g}s: GET {target}") from None
-        except urllib.error.URLError as error:
-            raise AdapterError(f"Could not reach GET {target}: {error.reason}") from None
-        except OSError as error:
-            raise AdapterError(f"Connection failed: GET {target}: {error}") from None
+            response = outbound.fetch(
+                "GET", url, headers=headers, timeout_s=timeout, max_bytes=max_body_bytes()
+            )
+        except outbound.OutboundError as error:
+            raise AdapterError(f"GET {target}: {error.message}") from None
+        if not response.ok:
+            phrase = f" {response.reason}" if response.reason else ""
+            raise AdapterError(f"HTTP {response.status}{phrase} from GET {target}")
+        return response.body, {k.title(): v for k, v in response.headers.items()}
 
     @staticmethod
     def _next(headers: dict, base_url: str) -> tuple[str, str]:

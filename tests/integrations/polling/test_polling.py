@@ -1,5 +1,7 @@
 """Polling carrier APIs: DCSA 2.2 against a real local HTTP server, the simulated carrier,
-the beat sweep. Only the outside world (the carrier's HTTP API) is stood in for."""
+the beat sweep. Only the outside world (the carrier's HTTP API) is stood in for. The carrier
+listens on 127.0.0.1, allowed by WEBHOOK_ALLOWED_NETWORKS (conftest.py); the SSRF tests at the
+end take that away and stand at the socket edge (tests/integrations/netstub.Edge)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from integrations.polling import tasks as polling
 from shipments.models import Shipment, TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
+from tests.integrations.netstub import Edge
 from tests.shared_examples import EXAMPLES
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +41,8 @@ class FakeCarrier:
         self.pages = [events[:2], events[2:]]
         self.requests: list[tuple[str, dict, dict]] = []
         self.fail = False
+        self.fail_from = 0  # fail every request from this one on (1-based), 0: never
+        self.redirect_to = ""
         self.use_link = False
         carrier = self
 
@@ -48,8 +53,13 @@ class FakeCarrier:
                 carrier.requests.append(
                     (url.path, query, {k.lower(): v for k, v in self.headers.items()})
                 )
-                if carrier.fail:
-                    self._send(500, b'{"message": "boom"}', {})
+                if carrier.fail or 0 < carrier.fail_from <= len(carrier.requests):
+                    # What the carrier says about itself must never reach the tenant.
+                    body = b'{"message": "boom: db=10.1.2.3 user=svc"}'
+                    self._send(500, body, {}, reason="Kaputt at 10.1.2.3")
+                    return
+                if carrier.redirect_to:
+                    self._send(302, b"", {"Location": carrier.redirect_to})
                     return
                 if url.path != "/v2/events":
                     self._send(404, b"{}", {})
@@ -70,8 +80,8 @@ class FakeCarrier:
                         headers["Next-Page-Cursor"] = "page-2"
                 self._send(200, json.dumps(events).encode(), headers)
 
-            def _send(self, code, body, headers):
-                self.send_response(code)
+            def _send(self, code, body, headers, reason=None):
+                self.send_response(code, reason)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
@@ -168,12 +178,14 @@ def test_dcsa_poll_stores_every_page_then_applies_events(
     assert len(_messages(acme.tenant)) == 2
 
 
-def test_dcsa_link_header_paging(acme, carrier, django_capture_on_commit_callbacks):
+def test_dcsa_link_header_paging(acme, carrier, django_capture_on_commit_callbacks, edge):
     carrier.use_link = True
     integration = _dcsa_integration(acme.tenant, carrier)
     result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
     assert result["pages"] == 2 and len(result["messages"]) == 2
     assert carrier.requests[1][1] == {"cursor": "page-2", "limit": "2"}
+    # Both pages went through the outbound guard (its sockets), to the checked address.
+    assert edge.connects == [("127.0.0.1", carrier.server.server_address[1])] * 2
 
 
 def test_http_error_records_the_error_stores_nothing_and_keeps_the_cursor(
@@ -188,8 +200,10 @@ def test_http_error_records_the_error_stores_nothing_and_keeps_the_cursor(
     result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
     assert result["status"] == "failed"
     saved = _reload(acme.tenant, integration)
-    assert "HTTP 500" in saved.last_poll_error
-    assert API_KEY not in saved.last_poll_error
+    # Our text only: the status with its standard phrase, not the carrier's reason or body.
+    assert saved.last_poll_error == (
+        f"HTTP 500 Internal Server Error from GET {carrier.url}/v2/events"
+    )
     assert saved.poll_cursor == '{"since": "2026-01-01T00:00:00Z"}'
     assert saved.last_polled_at is not None
     assert _messages(acme.tenant) == []
@@ -211,26 +225,16 @@ def test_unreachable_carrier_is_a_clear_error(acme, django_capture_on_commit_cal
         )
     result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
     assert result["status"] == "failed"
-    assert "127.0.0.1:9/v2/events" in _reload(acme.tenant, integration).last_poll_error
+    assert _reload(acme.tenant, integration).last_poll_error == (
+        "GET http://127.0.0.1:9/v2/events: could not connect"
+    )
 
 
 def test_a_failing_later_page_keeps_the_pages_already_stored(
-    acme, carrier, django_capture_on_commit_callbacks, monkeypatch
+    acme, carrier, django_capture_on_commit_callbacks
 ):
     integration = _dcsa_integration(acme.tenant, carrier)
-    calls = []
-
-    from integrations.polling.adapters import dcsa
-
-    real_get = dcsa.DcsaV2Adapter._get
-
-    def flaky(url, config):
-        calls.append(url)
-        if len(calls) == 2:
-            raise dcsa.AdapterError("HTTP 503 Service Unavailable from GET x")
-        return real_get(url, config)
-
-    monkeypatch.setattr(dcsa.DcsaV2Adapter, "_get", staticmethod(flaky))
+    carrier.fail_from = 2
     result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
     assert result["status"] == "failed" and result["pages"] == 1
     saved = _reload(acme.tenant, integration)
@@ -328,3 +332,110 @@ def test_simulated_carrier_moves_in_flight_shipments_idempotently(
         messages = InboundMessage.objects.filter(channel=Channel.POLL)
         assert not messages.filter(status=MessageStatus.DEAD).exists()
         assert Shipment.objects.get(pk=moving.pk).status != "booked"
+
+
+# -- server-side request forgery: what a tenant's base_url may reach ---------------------------
+
+
+@pytest.fixture
+def edge(monkeypatch) -> Edge:
+    return Edge().install(monkeypatch)
+
+
+def _integration_at(tenant, base_url, **config):
+    """Created in the ORM, as a row saved before the API refused such URLs would be."""
+    with tenant_context(tenant.pk):
+        return Integration.objects.create(
+            name="Carrier",
+            kind="dcsa",
+            poll_adapter="dcsa_v2",
+            poll_config={"base_url": base_url, "headers": {"API-Key": API_KEY}, **config},
+        )
+
+
+REFUSED = "poll_config: base_url must not point to"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "error"),
+    [
+        ("http://{stub}", f"{REFUSED} a loopback address (127.0.0.1)"),
+        ("http://2130706433:{port}", f"{REFUSED} a loopback address (127.0.0.1)"),
+        ("http://0x7f.1:{port}", f"{REFUSED} a loopback address (127.0.0.1)"),
+        ("http://169.254.169.254", f"{REFUSED} a cloud metadata address (169.254.169.254)"),
+        ("http://[::ffff:127.0.0.1]:{port}", f"{REFUSED} a loopback address (::ffff:7f00:1)"),
+        ("http://localhost:{port}", f"{REFUSED} localhost"),
+    ],
+)
+def test_a_poll_to_a_refused_address_records_a_short_reason_and_connects_nowhere(
+    acme, carrier, edge, settings, django_capture_on_commit_callbacks, base_url, error
+):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    port = carrier.server.server_address[1]
+    url = base_url.format(stub=carrier.url.removeprefix("http://"), port=port)
+    integration = _integration_at(acme.tenant, url)
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    assert _reload(acme.tenant, integration).last_poll_error == error
+    assert carrier.requests == [] and edge.connects == [] and edge.lookups == []
+    assert _messages(acme.tenant) == []
+
+
+def test_a_poll_to_a_name_that_resolves_to_a_private_address_is_refused_before_connecting(
+    acme, edge, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    edge.answer("carrier.test", "10.0.0.12")
+    integration = _integration_at(acme.tenant, "https://carrier.test/dcsa")
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    assert _reload(acme.tenant, integration).last_poll_error == (
+        "GET https://carrier.test/dcsa/v2/events: destination refused (a private address)"
+    )
+    assert edge.lookups == ["carrier.test"] and edge.connects == []
+
+
+def test_a_carrier_that_redirects_to_metadata_is_refused_and_not_followed(
+    acme, carrier, edge, django_capture_on_commit_callbacks
+):
+    carrier.redirect_to = "http://169.254.169.254/latest/meta-data/iam/"
+    integration = _dcsa_integration(acme.tenant, carrier)
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    assert _reload(acme.tenant, integration).last_poll_error == (
+        f"GET {carrier.url}/v2/events: redirect refused: must not point to a cloud metadata "
+        "address (169.254.169.254)"
+    )
+    assert edge.connects == [("127.0.0.1", carrier.server.server_address[1])]
+
+
+def test_an_oversized_page_is_refused_while_fetching_and_stores_nothing(
+    acme, carrier, settings, django_capture_on_commit_callbacks
+):
+    settings.INGEST_MAX_BODY_BYTES = 500  # the first page is larger
+    assert len(carrier.page_bytes(0)) > 500
+    integration = _dcsa_integration(acme.tenant, carrier)
+    result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    assert result["status"] == "failed"
+    assert _reload(acme.tenant, integration).last_poll_error == (
+        f"GET {carrier.url}/v2/events: response larger than 500 bytes"
+    )
+    assert _messages(acme.tenant) == []
+
+
+def test_a_carrier_that_never_answers_times_out(acme, django_capture_on_commit_callbacks):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts connections (the kernel does) and never says a word
+    try:
+        port = silent.getsockname()[1]
+        integration = _integration_at(acme.tenant, f"http://127.0.0.1:{port}", timeout_s=0.5)
+        result = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
+    finally:
+        silent.close()
+    assert result["status"] == "failed"
+    assert _reload(acme.tenant, integration).last_poll_error == (
+        f"GET http://127.0.0.1:{port}/v2/events: timed out after 0.5s"
+    )

@@ -68,6 +68,10 @@ INSTALLED_APPS = [
     "milestones",
     "shipments",
     "integrations",
+    "integrations.exceptions",
+    "integrations.workflow",
+    "integrations.notifications",
+    "integrations.eta",
     "billing",
     "portal",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from integrations import pipeline
 from integrations.errors import IngestError
@@ -27,6 +29,8 @@ from integrations.models import (
 from integrations.tasks import process_message
 from tenancy.audit import audit_record
 from tenancy.models import User
+
+logger = logging.getLogger(__name__)
 
 MASK = "********"
 AUDITED_FIELDS = (
@@ -179,11 +183,23 @@ def integration_set_overrides(
 
 def _enqueue(message: InboundMessage) -> None:
     tenant_id, message_id = message.tenant_id, message.pk
-    # robust: the message is already committed; if the broker is down the stale sweep
-    # (integrations.requeue_stale) enqueues it later, so the request must not fail.
-    transaction.on_commit(
-        lambda: process_message.delay(tenant_id=tenant_id, message_id=message_id), robust=True
-    )
+
+    def publish() -> None:
+        # One attempt, bounded by the broker's connect/socket timeouts (config/settings.py),
+        # not the default retry policy (0.6-1.2 s per request while the broker is down): the
+        # message is committed, and the stale sweep (integrations.requeue_stale) enqueues it.
+        # max_retries=0 rather than retry=False: a retried publish elsewhere in the process
+        # leaves its policy on the pooled connection, and retry=False then waits it out.
+        try:
+            process_message.apply_async(
+                kwargs={"tenant_id": tenant_id, "message_id": message_id},
+                retry_policy={"max_retries": 0},
+            )
+        except BrokerUnavailable as error:
+            logger.warning("ingest: message %s stored, not enqueued (%s)", message_id, error)
+
+    # robust: whatever else goes wrong publishing, the request must not fail.
+    transaction.on_commit(publish, robust=True)
 
 
 def message_store(

@@ -89,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Around the tenant context: a database or broker outage under /api/ (and /readyz) answers
+    # 503 + Retry-After in the JSON error shape, never a 500 or the debug page.
+    "tenancy.unavailable.UnavailableMiddleware",
     # Last: it opens the per-request transaction that carries the tenant context.
     "tenancy.middleware.TenantContextMiddleware",
 ]
@@ -177,18 +180,34 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Task modules outside the apps' own tasks.py (autodiscovery imports only those).
 CELERY_IMPORTS = ("integrations.polling.tasks", "integrations.inbox.tasks")
+# kombu's Redis transport with a guard that keeps the worker alive through a Redis outage
+# (config/broker.py says which crash).
+CELERY_BROKER_TRANSPORT = (
+    "config.broker:Transport" if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else None
+)
 # A task taken by a worker that died without acking returns to the queue after this long;
 # integrations.requeue_stale re-enqueues stuck messages sooner (they are idempotent).
+# Socket bounds: a broker that is down or unreachable costs a publish (an accept's enqueue) at
+# most a connect timeout, not a hang; the worker's BRPOP waits 1 s, well inside socket_timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+    # Opening a channel tries to connect once; retries are the callers' (publish retry
+    # policies, the worker's reconnect loop) instead of up to 4 s more inside every publish.
+    "max_retries": 0,
 }
+# A worker that cannot reach the broker keeps trying (every few seconds) instead of exiting
+# after 100 attempts; supervision (scripts/supervise.sh, compose) restarts one that exits.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 # Static schedule (no per-tenant rows needed): the sweeps find what is due in every tenant.
 CELERY_BEAT_SCHEDULE = {
     "poll-due-integrations": {"task": "integrations.poll_due", "schedule": 30.0},
     "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
-    "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 60.0},
+    # With RECEIVED_GRACE_S (integrations/tasks.py) this bounds a lost enqueue: 30 + 20 s.
+    "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
 }
 CHANNEL_LAYERS = {
     "default": {

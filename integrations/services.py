@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from integrations import pipeline
 from integrations.errors import IngestError
@@ -30,6 +31,8 @@ from tenancy.audit import audit_record
 from tenancy.errors import DomainError
 from tenancy.models import ApiKey, User
 from tenancy.text import printable
+
+logger = logging.getLogger(__name__)
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +187,23 @@ def integration_set_overrides(
 
 def _enqueue(message: InboundMessage) -> None:
     tenant_id, message_id = message.tenant_id, message.pk
-    # robust: the message is already committed; if the broker is down the stale sweep
-    # (integrations.requeue_stale) enqueues it later, so the request must not fail.
-    transaction.on_commit(
-        lambda: process_message.delay(tenant_id=tenant_id, message_id=message_id), robust=True
-    )
+
+    def publish() -> None:
+        # One attempt, bounded by the broker's connect/socket timeouts (config/settings.py),
+        # not the default retry policy (0.6-1.2 s per request while the broker is down): the
+        # message is committed, and the stale sweep (integrations.requeue_stale) enqueues it.
+        # max_retries=0 rather than retry=False: a retried publish elsewhere in the process
+        # leaves its policy on the pooled connection, and retry=False then waits it out.
+        try:
+            process_message.apply_async(
+                kwargs={"tenant_id": tenant_id, "message_id": message_id},
+                retry_policy={"max_retries": 0},
+            )
+        except BrokerUnavailable as error:
+            logger.warning("ingest: message %s stored, not enqueued (%s)", message_id, error)
+
+    # robust: whatever else goes wrong publishing, the request must not fail.
+    transaction.on_commit(publish, robust=True)
 
 
 def message_store(

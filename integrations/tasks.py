@@ -28,7 +28,12 @@ MAX_DELIVERIES = 5
 # pass, one reference lookup, one insert and one timeline refresh for all of them.
 BATCH_MESSAGES = 12
 OPEN_STATUSES = (MessageStatus.RECEIVED, MessageStatus.PROCESSING)
-RECEIVED_GRACE_S = 60
+# A stored message whose enqueue was lost (broker down at commit) is re-enqueued by the
+# requeue_stale sweep (beat, every 20 s: config/settings.py) once it is this old: within 50 s.
+# Longer than a healthy queue's wait, so the sweep rarely duplicates a task still queued (a
+# duplicate is a no-op anyway: the message is processed, or held by the worker that has it).
+RECEIVED_GRACE_S = 30
+# A message a worker took but never finished (the worker died) is re-enqueued after this long.
 PROCESSING_GRACE_S = 600
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: bootstrap, migrate, seed demo data, then run web (uvicorn, HTTP + websockets),
 # Celery worker and Celery beat. Output goes to .local/logs/<name>.log and, prefixed, to the
-# terminal. Ctrl-C (or any process dying) stops everything, including the project-local
-# PostgreSQL/Redis that this script started.
+# terminal. A worker or beat that exits (a crash, a lost broker it gave up on) is started again
+# by scripts/supervise.sh. Ctrl-C (or the web server dying) stops everything, including the
+# project-local PostgreSQL/Redis that this script started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -69,8 +70,8 @@ start() {
 
 WEB_PORT="${PORT:-8000}"
 start web .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$WEB_PORT"
-start worker .venv/bin/celery -A config worker -l info --concurrency 2
-start beat .venv/bin/celery -A config beat -l info
+start worker bash scripts/supervise.sh worker .venv/bin/celery -A config worker -l info --concurrency 2
+start beat bash scripts/supervise.sh beat .venv/bin/celery -A config beat -l info
 
 cat <<MSG
 
@@ -82,7 +83,7 @@ Demo logins were printed above by seed_demo. Press Ctrl-C to stop everything.
 
 MSG
 
-# Return when any process exits (or on Ctrl-C); cleanup stops the rest.
+# Return when the web server (or a supervisor) exits, or on Ctrl-C; cleanup stops the rest.
 rc=0
 wait -n || rc=$?
 mp_warn "a Milepost process exited (status $rc); shutting down the others"

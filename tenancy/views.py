@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from tenancy.heartbeats import HEARTBEAT_STALE_S, worker_heartbeat_ages
 from tenancy.middleware import SESSION_TENANT_KEY
 
 
@@ -34,8 +35,21 @@ def _check_migrations() -> str:
     return "ok" if not pending else f"{len(pending)} migration(s) not applied"
 
 
+def _check_workers(ages: dict[str, float]) -> str:
+    if any(age <= HEARTBEAT_STALE_S for age in ages.values()):
+        return "ok"
+    if not ages:
+        return "error: no Celery worker has sent a heartbeat"
+    return f"error: no Celery worker heartbeat for {min(ages.values()):.0f} s"
+
+
+def _failed(error: Exception) -> str:
+    return f"error: {type(error).__name__}: {error}"
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
+    """Database, Redis, migrations, and the Celery workers' heartbeats (tenancy.heartbeats)."""
     checks = {}
     for name, check in (
         ("database", _check_database),
@@ -45,10 +59,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
         try:
             checks[name] = check()
         except Exception as error:
-            checks[name] = f"error: {type(error).__name__}: {error}"
+            checks[name] = _failed(error)
+    ages: dict[str, float] = {}
+    try:
+        ages = worker_heartbeat_ages()
+        checks["workers"] = _check_workers(ages)
+    except Exception as error:
+        checks["workers"] = _failed(error)
     ready = all(value == "ok" for value in checks.values())
+    # Seconds since each worker's last heartbeat: a dead or disconnected worker shows here.
+    workers = {name: {"heartbeat_age_s": age} for name, age in ages.items()}
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+        {"status": "ok" if ready else "unavailable", "checks": checks, "workers": workers},
+        status=200 if ready else 503,
     )
 
 

@@ -194,6 +194,14 @@ def test_app_services_start_after_healthy_dependencies_and_a_finished_migrate(se
     assert migrate["postgres"]["condition"] == "service_healthy"
 
 
+def test_services_that_exit_are_restarted(services):
+    """Production's supervision: a worker or beat that exits (e.g. on a broker outage) comes
+    back by itself, like `make run`'s scripts/supervise.sh; the one-shot migrate does not."""
+    for name in (*LONG_RUNNING_APP_SERVICES, "postgres", "redis"):
+        assert services[name].get("restart") in ("always", "unless-stopped"), name
+    assert services["migrate"].get("restart", "no") == "no"
+
+
 def test_health_checks(services):
     for name in ("postgres", "redis", "web"):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"

@@ -45,6 +45,9 @@ mp_log "migrate --database=owner"
 "$PY" manage.py migrate --database=owner --noinput
 mp_log "seed_demo"
 "$PY" manage.py seed_demo
+# Cached timelines of shipments seeded by an older version follow the current rules.
+mp_log "timelines_refresh"
+"$PY" manage.py timelines_refresh
 
 LOGDIR="$MILEPOST_LOCAL/logs"
 mkdir -p "$LOGDIR"

@@ -92,7 +92,11 @@ def pytest_addoption(parser):
 
 def _uses_services(item) -> bool:
     fixtures = set(getattr(item, "fixturenames", ()))
-    return bool(DATABASE_FIXTURES & fixtures) or item.get_closest_marker("django_db") is not None
+    return (
+        bool(DATABASE_FIXTURES & fixtures)
+        or item.get_closest_marker("django_db") is not None
+        or item.get_closest_marker("services") is not None
+    )
 
 
 def _select_by_services(config, items) -> None:

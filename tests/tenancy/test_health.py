@@ -58,6 +58,7 @@ def test_readyz_is_unavailable_without_a_live_worker(heartbeats):
     assert response.json()["checks"]["database"] == "ok"
 
 
+@pytest.mark.services
 def test_a_worker_that_shuts_down_cleanly_leaves_no_heartbeat(heartbeats):
     worker_heartbeat_record(hostname="celery@a")
     worker_heartbeat_record(hostname="celery@b")
@@ -65,6 +66,7 @@ def test_a_worker_that_shuts_down_cleanly_leaves_no_heartbeat(heartbeats):
     assert heartbeats.zrange(HEARTBEAT_KEY, 0, -1) == [b"celery@b"]
 
 
+@pytest.mark.services
 def test_heartbeats_of_workers_gone_for_a_day_are_forgotten(heartbeats):
     worker_heartbeat_record(hostname="celery@gone", at=time.time() - 2 * 86400)
     worker_heartbeat_record(hostname="celery@here")

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -169,10 +170,23 @@ def test_unknown_enum_rejected_sibling_kept():
     assert result.errors[0].position == "$[0].eventClassifierCode"
 
 
-def test_naive_datetime_resolved_from_locode_or_unknown():
+def test_naive_datetime_resolved_from_locode_coordinates_or_held_back():
     created = "2026-07-02T00:00:00Z"
     result = _parse([_event(eventDateTime="2026-07-01T09:00:00", eventCreatedDateTime=created)])
     assert result.events[0].occurred_at.isoformat() == "2026-07-01T09:00:00+02:00"
+    assert result.events[0].issued_at.isoformat() == "2026-07-02T00:00:00+00:00"
+    # No UN/LOCODE: the coordinates tell the zone (Savannah, GA).
+    at_coordinates = {"latitude": 32.08, "longitude": -81.09}
+    result = _parse(
+        [
+            _event(
+                eventDateTime="2026-07-01T09:00:00",
+                eventCreatedDateTime=created,
+                eventLocation=at_coordinates,
+            )
+        ]
+    )
+    assert result.events[0].occurred_at.isoformat() == "2026-07-01T09:00:00-04:00"
     result = _parse(
         [
             _event(
@@ -180,7 +194,23 @@ def test_naive_datetime_resolved_from_locode_or_unknown():
             )
         ]
     )
-    assert result.events[0].tz_unknown is True
+    assert result.events == []
+    assert result.errors[0].reason == (
+        "eventDateTime has no UTC offset and the event has no location to place it"
+    )
+    result = _parse(
+        [
+            _event(
+                eventDateTime="2026-07-01T09:00:00",
+                eventCreatedDateTime=created,
+                eventLocation={"UNLocationCode": "ZZABC"},
+            )
+        ]
+    )
+    [unplaced] = result.unplaced
+    assert unplaced.reason == "time zone of ZZABC unknown"
+    placed = unplaced.build(datetime(2026, 7, 1, 7, 0, tzinfo=UTC))
+    assert placed.location == "ZZABC" and placed.issued_at is not None
 
 
 def test_missing_id_uses_hash_and_is_stable():

@@ -26,12 +26,14 @@ def test_object_event_example():
         "code": "shipping",
         "milestone": "picked_up",
         "occurred_at": "2005-04-03T20:33:31.116000-06:00",
-        "location": None,
+        # the read point (this event has no bizLocation), as sent
+        "location": "urn:epc:id:sgln:0614141.07346.1234",
         "classifier": "ACT",
     }
     assert ("purchase_order", "http://transaction.acme.com/po/12345678") in shipping.references
     assert receiving.milestone == "delivered"
     assert receiving.extra["biz_location"] == "urn:epc:id:sgln:0012345.11111.0"
+    assert receiving.location == "urn:epc:id:sgln:0012345.11111.0"  # bizLocation first
     assert shipping.dedupe_key.startswith("ni:///sha-256;df7bb3c3")
 
 

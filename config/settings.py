@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "tenancy",
     "milestones",
     "shipments",
+    "shipments.places",
     "integrations",
     "billing",
     "portal",

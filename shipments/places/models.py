@@ -47,6 +47,10 @@ class Place(models.Model):
             GinIndex(fields=["keys"], name="place_keys_gin"),
             # "rott" -> Rotterdam: trigram index, serves LIKE 'ROTT%' / '%ROTT%' and similarity.
             GinIndex(fields=["search_name"], opclasses=["gin_trgm_ops"], name="place_name_trgm"),
+            # Prefixes of one or two characters, which trigrams cannot serve.
+            models.Index(
+                fields=["search_name"], opclasses=["varchar_pattern_ops"], name="place_name_prefix"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -71,6 +71,11 @@ class Migration(migrations.Migration):
                     django.contrib.postgres.indexes.GinIndex(
                         fields=["search_name"], name="place_name_trgm", opclasses=["gin_trgm_ops"]
                     ),
+                    models.Index(
+                        fields=["search_name"],
+                        name="place_name_prefix",
+                        opclasses=["varchar_pattern_ops"],
+                    ),
                 ],
             },
         ),

@@ -18,6 +18,8 @@ import re
 
 from shipments.places.data import LOCODE_PATTERN, name_variants, normalize_name
 
+IMPLIED_COUNTRIES = ("US", "CA")  # as shipments.zones: the countries of a bare state code
+
 SGLN_URN = re.compile(r"^urn:epc:id:sgln:(\d+)\.(\d*)\.(.*)$", re.IGNORECASE)
 DIGITAL_LINK_GLN = re.compile(r"^https?://[^/]+(?:/.*)?/414/(\d{13})(?:/254/([^/?#]+))?", re.I)
 PLAIN_GLN = re.compile(r"^\d{13}$")
@@ -68,9 +70,13 @@ def location_keys(location: str) -> list[str]:
     if len(parts) in (2, 3) and COUNTRY.match(parts[-1]) and parts[0]:
         country = parts[-1].upper()
         state = parts[1].upper() if len(parts) == 3 else ""
+        name = normalize_name(parts[0])
         if not state or SUBDIVISION.match(state):
-            name = normalize_name(parts[0])
             keys.append(f"{country}:{state}:{name}")
+        if len(parts) == 2:
+            # "CITY, ST" without a country (X12 MS1 from North American carriers): the code
+            # may be a state or province as well as a country.
+            keys += [f"{implied}:{country}:{name}" for implied in IMPLIED_COUNTRIES]
     return list(dict.fromkeys(k for k in keys if k))
 
 

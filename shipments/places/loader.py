@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, transaction
 
@@ -97,8 +98,13 @@ def places_load(
     records = list(data.registry_records() if records is None else records)
     rows = place_rows(records)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        STAGE.load(cursor.cursor, rows)
-        cursor.execute(UPSERT)
-        written = cursor.rowcount
+        written = write_rows(cursor.cursor, rows)
     unplaced = sum(1 for r in records if r.kind == data.KIND_UNLOCODE and not r.timezone)
     return LoadResult(len(records), written, unplaced)
+
+
+def write_rows(cursor: Any, rows: Sequence[tuple]) -> int:
+    """Stage and upsert ``rows`` on a raw cursor of the owner role, inside a transaction."""
+    STAGE.load(cursor, rows)
+    cursor.execute(UPSERT)
+    return int(cursor.rowcount)

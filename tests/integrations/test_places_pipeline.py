@@ -19,7 +19,6 @@ from tenancy.context import tenant_context
 from tests.access import covers_url
 from tests.integrations.factories import IntegrationFactory
 from tests.shipments.factories import ShipmentFactory, events_of
-from tests.shipments.places_fixtures import place_registry  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
@@ -103,8 +102,8 @@ def test_locations_resolve_to_places_in_one_query_per_batch(acme, place_registry
         ("Chicago, IL", Place.objects.get(code="USCHI").pk),
     ]
     assert events[1].occurred_at == datetime(2026, 3, 11, 15, 0, tzinfo=UTC)  # MDT, not CDT
-    letters = DeadLetter.objects.filter(message__integration=integration)
     with tenant_context(acme.tenant.pk):
+        letters = DeadLetter.objects.filter(message__integration=integration)
         assert {d.reason for d in letters} == {"time zone of Nowhere Junction, TX, US unknown"}
 
 

@@ -16,7 +16,7 @@ from shipments.places import data
 from shipments.places.keys import gs1_keys, location_keys
 from shipments.places.models import Place
 from shipments.places.selectors import places_search
-from tests.shipments.places_fixtures import load_registry, place_registry  # noqa: F401
+from tests.shipments.places_fixtures import load_registry
 
 
 def test_every_packaged_unlocode_is_walked_and_placed_where_the_data_can():
@@ -96,9 +96,12 @@ def test_load_is_idempotent_and_the_app_role_cannot_write(place_registry):
         " subdivision_name, timezone, population, keys, search_name)"
         " VALUES ('city', 'x', 'x', 'NL', '', '', '', '', 0, '{}', 'X')",
     ):
-        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="permission denied"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
 
 
 @pytest.mark.django_db
@@ -118,7 +121,6 @@ def test_search_rott_finds_rotterdam_first_in_a_few_ms(place_registry, personas)
             started = time.perf_counter()
             places_search(query=query)
             timings.append(time.perf_counter() - started)
-    print(
-        f"\nsearch over {Place.objects.count()} places: median {statistics.median(timings) * 1000:.1f} ms"
-    )
+    median_ms = statistics.median(timings) * 1000
+    print(f"\nsearch over {Place.objects.count()} places: median {median_ms:.1f} ms")
     assert statistics.median(timings) < 0.05

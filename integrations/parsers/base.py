@@ -77,7 +77,7 @@ class NormalizedEvent:
     classifier: str
     dedupe_key: str
     raw: str = field(compare=False)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     # When the source issued the message (its own clock, aware, UTC), where it says so.
     issued_at: datetime | None = field(default=None, compare=False)
 
@@ -85,7 +85,7 @@ class NormalizedEvent:
         if self.occurred_at.utcoffset() is None:
             raise ParseError(f"occurred_at {self.occurred_at.isoformat()} has no UTC offset")
 
-    def to_contract(self) -> dict:
+    def to_contract(self) -> dict[str, Any]:
         return {
             "reference": self.reference,
             "reference_kind": self.reference_kind,

@@ -342,7 +342,7 @@ def _event_time(
         geo = as_dict(event_location.get("geoCoordinate")) or event_location
         latitude, longitude = geo.get("latitude"), geo.get("longitude")
         if _is_coordinate(latitude) and _is_coordinate(longitude):
-            zone = zone_for_coordinates(float(latitude), float(longitude))
+            zone = zone_for_coordinates(float(latitude), float(longitude))  # type: ignore[arg-type]
     return moment, zone
 
 
@@ -413,9 +413,9 @@ def _document_references(event: dict) -> list[tuple[str, str]]:
             entry = as_dict(entry)
             found.append((entry.get("typeCode") or entry.get("type"), entry.get("reference")))
     references: list[tuple[str, str]] = []
-    for kind, raw_value in found:
+    for raw_kind, raw_value in found:
         value = text_or_none(raw_value)
-        kind = document_type(kind)
+        kind = document_type(raw_kind)
         if kind and value:
             references.append((kind, value))
     return references

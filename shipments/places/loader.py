@@ -69,7 +69,7 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
     return countries, subdivisions
 
 
-def place_rows(records: Sequence[data.PlaceRecord]) -> list[tuple]:
+def place_rows(records: Sequence[data.PlaceRecord]) -> list[tuple[Any, ...]]:
     countries, subdivisions = _names()
     return [
         (
@@ -103,7 +103,7 @@ def places_load(
     return LoadResult(len(records), written, unplaced)
 
 
-def write_rows(cursor: Any, rows: Sequence[tuple]) -> int:
+def write_rows(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> int:
     """Stage and upsert ``rows`` on a raw cursor of the owner role, inside a transaction."""
     STAGE.load(cursor, rows)
     cursor.execute(UPSERT)

@@ -8,7 +8,7 @@ from shipments.places.models import TenantPlace
 
 
 class SearchHitOut(serializers.Serializer):
-    source = serializers.CharField(help_text='"g": registry place, "t": the tenant\'s own')
+    scope = serializers.CharField(help_text='"registry" (shared) or "tenant" (the tenant\'s own)')
     id = serializers.IntegerField()
     code = serializers.CharField()
     name = serializers.CharField()

@@ -262,6 +262,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "integrations.models.MessageStatus",
         "ProposalStatusEnum": "integrations.models.ProposalStatus",
         "StopStateEnum": "integrations.models.StopState",
+        "PlaceKindEnum": "shipments.places.models.PlaceKind",
+        "IntegrationKindEnum": "integrations.models.IntegrationKind",
     },
 }
 

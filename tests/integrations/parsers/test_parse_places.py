@@ -208,3 +208,18 @@ def test_an_event_without_an_offset_cannot_even_be_built():
             "key",
             "raw",
         )
+
+
+def test_parse_message_prints_no_time_without_an_offset(tmp_path):
+    from integrations.management.commands.parse_message import run
+
+    placed = tmp_path / "placed.edi"
+    placed.write_bytes(edifact("USELP", "2026-03-08T03:30"))
+    stdout, stderr, code = run(str(placed))
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)[0]["occurred_at"] == "2026-03-08T03:30:00-06:00"
+    unplaced = tmp_path / "unplaced.edi"
+    unplaced.write_bytes(edifact("ZZXYZ", "2026-03-08T03:30"))
+    stdout, stderr, code = run(str(unplaced))
+    assert (code, stdout) == (1, "")
+    assert stderr.startswith("error: time zone of ZZXYZ unknown | position: segment")

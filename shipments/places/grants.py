@@ -22,8 +22,7 @@ def global_tables() -> list[str]:
 def revoke_statements(app_role: str, quote: Any) -> list[str]:
     role = quote(app_role)
     return [
-        f"REVOKE INSERT, UPDATE, DELETE ON {quote(table)} FROM {role}"
-        for table in global_tables()
+        f"REVOKE INSERT, UPDATE, DELETE ON {quote(table)} FROM {role}" for table in global_tables()
     ]
 
 

@@ -124,3 +124,32 @@ def test_search_rott_finds_rotterdam_first_in_a_few_ms(place_registry, personas)
     median_ms = statistics.median(timings) * 1000
     print(f"\nsearch over {Place.objects.count()} places: median {median_ms:.1f} ms")
     assert statistics.median(timings) < 0.05
+
+
+@pytest.mark.django_db
+def test_shipments_and_legs_point_at_the_places_of_their_codes(place_registry, tenant):
+    from shipments.models import Leg
+    from shipments.places.services import tenant_place_create
+    from tenancy.context import tenant_context
+    from tests.shipments.conftest import new_shipment
+
+    with tenant_context(tenant.pk):
+        depot = tenant_place_create(name="Our depot", codes=["DEPOT"], timezone="Europe/Berlin")
+    leg = {
+        "segment": "first_mile",
+        "mode": "road_ftl",
+        "origin_locode": "NLRTM",
+        "destination_locode": "DEPOT",
+    }
+    with CaptureQueriesContext(connection) as queries:
+        shipment = new_shipment(
+            tenant, origin_locode="NLRTM", destination_locode="ZZZZZ", legs=[leg]
+        )
+    assert len([q for q in queries if "places_place" in q["sql"]]) == 1  # all codes at once
+    assert shipment.origin_place.code == "NLRTM" and shipment.origin_locode == "NLRTM"
+    # A code nothing is known by: kept as sent, pointing nowhere.
+    assert (shipment.destination_locode, shipment.destination_place_id) == ("ZZZZZ", None)
+    with tenant_context(tenant.pk):
+        [saved] = Leg.objects.filter(shipment=shipment)
+    assert saved.origin_place.code == "NLRTM"
+    assert (saved.destination_tenant_place_id, saved.destination_place_id) == (depot.pk, None)

@@ -80,10 +80,12 @@ def test_run_function_outputs_contract_json():
 def test_run_function_errors(tmp_path):
     assert run(str(tmp_path / "missing.edi"), "auto")[2] == 1
     bad = tmp_path / "bad.edi"
-    bad.write_bytes(fixture_bytes("x12_214_multi.edi"))  # contains two DST errors
+    # Two DST errors, and an MS1 with only a ZIP code that no data places.
+    bad.write_bytes(fixture_bytes("x12_214_multi.edi"))
     stdout, stderr, code = run(str(bad), "auto")
     assert (stdout, code) == ("", 1)
-    assert stderr.count("\n") == 2
+    assert stderr.count("\n") == 3
+    assert "error: time zone of 98101, US unknown | position: segment 42 (AT7)" in stderr
     assert "position: segment 37 (AT7), element 6" in stderr
     assert "unit: ISA 000000101 / GS 2 / ST 0001" in stderr
 

@@ -346,7 +346,7 @@ def _new_event_fields(
     elif event.extra.get("unknown_code"):
         return None
     classifier = event.classifier if event.classifier in CLASSIFIERS else "ACT"
-    return {
+    fields = {
         "milestone": formats.timeline_milestone(event.standard, event.code, milestone),
         "occurred_at": event.occurred_at,
         "classifier": classifier,
@@ -365,10 +365,11 @@ def _new_event_fields(
             "references": [list(r) for r in event.references],
             "parsed_milestone": event.milestone,
             "extra": event.extra,
-            # The source's own issue time (aware, UTC) where it says one.
-            "issued_at": event.issued_at.isoformat() if event.issued_at else None,
         },
     }
+    if event.issued_at is not None:  # the source's own issue time (aware, UTC)
+        fields["details"]["issued_at"] = event.issued_at.isoformat()
+    return fields
 
 
 def _dead_letter(

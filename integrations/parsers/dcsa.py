@@ -152,7 +152,9 @@ FUTURE_TOLERANCE = timedelta(days=1)
 def spelled(mapping: dict, name: str) -> Any:
     """A field by its DCSA name with the "Code" suffix or, as some 3.0 drafts spell it,
     without (``eventTypeCode`` / ``eventType``): the shape decides, not one draft's names."""
-    value = mapping.get(f"{name}Code")
+    if not mapping:  # most lookups are in absent (empty) objects: no key work at all
+        return None
+    value = mapping.get(name + "Code")
     return mapping.get(name) if value is None else value
 
 
@@ -283,9 +285,8 @@ def _parse_event(
     def build(occurred_at: datetime) -> NormalizedEvent:
         _check_plausibility(occurred_at, created, classifier, path, metadata)
         offset = occurred_at.utcoffset()
-        with_offset = (
-            extra if offset is None else extra | {"tz_offset": _offset_text(occurred_at, offset)}
-        )
+        if offset is not None:  # extra is this event's own dict
+            extra["tz_offset"] = _offset_text(occurred_at, offset)
         return NormalizedEvent(
             standard="dcsa",
             reference=reference,
@@ -299,7 +300,7 @@ def _parse_event(
             classifier=classifier,
             dedupe_key=event_id or hashlib.sha256(raw.encode("utf-8")).hexdigest(),
             raw=raw,
-            extra=with_offset,
+            extra=extra,
             issued_at=issued_at,
         )
 

@@ -462,7 +462,8 @@ def _build_event(
     raw = "".join(s.text + terminator for s in [status.sts, *status.segments])
 
     def build(occurred_at: datetime) -> NormalizedEvent:
-        offset = occurred_at.utcoffset() or timedelta(0)
+        # extra is this event's own dict (built above for it alone)
+        extra["tz_offset"] = _format_offset(occurred_at.utcoffset() or timedelta(0))
         return NormalizedEvent(
             standard="edifact",
             reference=reference,
@@ -478,7 +479,7 @@ def _build_event(
                 "edifact", reference, code, occurred_at, location, classifier
             ),
             raw=raw,
-            extra=extra | {"tz_offset": _format_offset(offset)},
+            extra=extra,
             issued_at=issued_at,
         )
 

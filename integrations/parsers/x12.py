@@ -95,6 +95,7 @@ class Group:
     unit: str
     set_count: int = 0
     events: list[Parsed] = field(default_factory=list)
+    issued_local: str | None = None  # GS04/GS05, read once per group
 
 
 @dataclass
@@ -219,6 +220,7 @@ class _EnvelopeWalker:
             return
         self.interchange.group_count += 1
         self.group = Group(segment, f"{self.interchange.unit} / GS {segment.element(6)}")
+        self.group.issued_local = _group_issued(segment)
 
     def _open_set(self, segment: Segment) -> None:
         self._abandon_set(f"new ST at segment {segment.index}")
@@ -238,7 +240,8 @@ class _EnvelopeWalker:
         if problem:
             self._error(problem[0], problem[1], transaction.unit)
             return
-        events, errors = parse_transaction(transaction, self.terminator, self._group_issued())
+        issued = self.group.issued_local if self.group else None
+        events, errors = parse_transaction(transaction, self.terminator, issued)
         self.result.errors.extend(errors)
         if self.group is not None:
             self.group.events.extend(events)
@@ -282,31 +285,6 @@ class _EnvelopeWalker:
     def _reject_unit(self, reason: str, position: str, unit: str, discarded: int) -> None:
         self._error(f"{reason}; unit rejected ({discarded} events discarded)", position, unit)
 
-    def _group_issued(self) -> str | None:
-        """GS04/GS05, the functional group's date and time, as sent (no zone: see
-        _issued_extra)."""
-        if self.group is None:
-            return None
-        header = self.group.header
-        date_text, time_text = header.element(4), header.element(5)
-        if len(date_text) != 8 or not date_text.isdigit():
-            return None
-        if len(time_text) not in (4, 6, 7, 8) or not time_text.isdigit():
-            return None
-        padded = time_text.ljust(6, "0")
-        try:
-            moment = datetime(
-                int(date_text[:4]),
-                int(date_text[4:6]),
-                int(date_text[6:]),
-                int(padded[:2]),
-                int(padded[2:4]),
-                int(padded[4:6]),
-            )
-        except ValueError:
-            return None
-        return moment.isoformat()
-
     def _interchange_unit(self) -> str | None:
         return self.interchange.unit if self.interchange else None
 
@@ -339,6 +317,29 @@ class _EnvelopeWalker:
                 len(self.interchange.events),
             )
             self.interchange = None
+
+
+def _group_issued(header: Segment) -> str | None:
+    """GS04/GS05, the functional group's date and time, as sent: the sender's clock, with no
+    zone (so never an ``issued_at``; see README, "Issue times")."""
+    date_text, time_text = header.element(4), header.element(5)
+    if len(date_text) != 8 or not date_text.isdigit():
+        return None
+    if len(time_text) not in (4, 6, 7, 8) or not time_text.isdigit():
+        return None
+    padded = time_text.ljust(6, "0")
+    try:
+        moment = datetime(
+            int(date_text[:4]),
+            int(date_text[4:6]),
+            int(date_text[6:]),
+            int(padded[:2]),
+            int(padded[2:4]),
+            int(padded[4:6]),
+        )
+    except ValueError:
+        return None
+    return moment.isoformat()
 
 
 def _same_number(text: str, expected: int) -> bool:

@@ -252,3 +252,71 @@ def test_detection():
     assert detect_format(example_bytes("dcsa/tnt-v3.0.0-beta1-retracted-event.json")) == "dcsa"
     with pytest.raises(ParseError):
         detect_format(b'{"hello": "world"}')
+
+
+def test_drafts_without_the_code_suffix_are_read_by_shape():
+    """Some DCSA 3.0 drafts drop the ``…Code`` suffix and spell document types out."""
+    body = {
+        "events": [
+            {
+                "eventID": "draft-1",
+                "eventDateTime": "2026-01-16T11:30:00Z",
+                "eventCreatedDateTime": "2026-01-16T11:35:00Z",
+                "eventClassification": {
+                    "eventType": "TRANSPORT",
+                    "eventClassifier": "ACT",
+                    "transportEventType": "DEPA",
+                },
+                "eventLocation": {"UNLocation": "GBSOU", "facilityType": "POTE"},
+                "shipmentDetails": {
+                    "documentReference": {"type": "BOOKING", "reference": "ABC709951"},
+                    "additionalDocumentReferences": [
+                        {"type": "TRANSPORT_DOCUMENT", "reference": "HHL71800000"}
+                    ],
+                },
+            },
+            {
+                "eventID": "draft-2",
+                "eventDateTime": "2026-01-15T09:00:00Z",
+                "eventCreatedDateTime": "2026-01-15T09:01:00Z",
+                "eventClassification": {
+                    "eventType": "SHIPMENT",
+                    "eventClassifier": "ACT",
+                    "shipmentEventType": "CONF",
+                },
+                "shipmentDetails": {
+                    "documentReference": {"type": "BOOKING", "reference": "ABC709951"}
+                },
+            },
+        ]
+    }
+    result = _parse(body)
+    assert result.errors == []
+    departed, confirmed = result.events
+    assert (departed.code, departed.milestone, departed.classifier) == ("DEPA", "departed", "ACT")
+    assert departed.location == "GBSOU"
+    assert departed.extra["facility_type_code"] == "POTE"
+    assert departed.references == (
+        ("booking", "ABC709951"),
+        ("transport_document", "HHL71800000"),
+    )
+    assert departed.issued_at.isoformat() == "2026-01-16T11:35:00+00:00"
+    assert (confirmed.reference_kind, confirmed.milestone) == ("booking", "order_created")
+    # The same event with the suffixes parses to the same thing.
+    suffixed = json.loads(json.dumps(body))
+    suffixed["events"][0]["eventClassification"] = {
+        "eventTypeCode": "TRANSPORT",
+        "eventClassifierCode": "ACT",
+        "transportEventTypeCode": "DEPA",
+    }
+    suffixed["events"][0]["eventLocation"] = {"UNLocationCode": "GBSOU", "facilityTypeCode": "POTE"}
+    again = _parse(suffixed).events[0]
+    assert (again.code, again.location, again.references) == (
+        departed.code,
+        departed.location,
+        departed.references,
+    )
+    bad = json.loads(json.dumps(body))
+    bad["events"][0]["eventClassification"]["eventClassifier"] = "MAYBE"
+    [error] = _parse(bad).errors
+    assert error.position == "$.events[0].eventClassification.eventClassifier"

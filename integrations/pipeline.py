@@ -346,6 +346,14 @@ def _new_event_fields(
     elif event.extra.get("unknown_code"):
         return None
     classifier = event.classifier if event.classifier in CLASSIFIERS else "ACT"
+    details: dict = {
+        "standard": event.standard,
+        "reference": event.reference,
+        "reference_kind": event.reference_kind,
+        "references": [list(r) for r in event.references],
+        "parsed_milestone": event.milestone,
+        "extra": event.extra,
+    }
     fields = {
         "milestone": formats.timeline_milestone(event.standard, event.code, milestone),
         "occurred_at": event.occurred_at,
@@ -358,17 +366,10 @@ def _new_event_fields(
         "inbound_message_id": message.pk,
         "tz_unknown": event.tz_unknown,
         # Encoded once, on the way into the database (shipments.bulk: orjson, default=str).
-        "details": {
-            "standard": event.standard,
-            "reference": event.reference,
-            "reference_kind": event.reference_kind,
-            "references": [list(r) for r in event.references],
-            "parsed_milestone": event.milestone,
-            "extra": event.extra,
-        },
+        "details": details,
     }
     if event.issued_at is not None:  # the source's own issue time (aware, UTC)
-        fields["details"]["issued_at"] = event.issued_at.isoformat()
+        details["issued_at"] = event.issued_at.isoformat()
     return fields
 
 

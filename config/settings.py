@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "tenancy",
     "milestones",
     "shipments",
+    "shipments.places",
     "integrations",
     "integrations.exceptions",
     "integrations.workflow",
@@ -295,6 +296,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "integrations.models.MessageStatus",
         "ProposalStatusEnum": "integrations.models.ProposalStatus",
         "StopStateEnum": "integrations.models.StopState",
+        "PlaceKindEnum": "shipments.places.models.PlaceKind",
+        "IntegrationKindEnum": "integrations.models.IntegrationKind",
     },
 }
 

@@ -307,6 +307,13 @@ class Stop(TenantOwned):
     lon = models.FloatField()
     radius_m = models.PositiveIntegerField(default=300)
     arriving_soon_m = models.PositiveIntegerField(default=5000)
+    # The place the stop is at (a registry place or one of the tenant's), when known.
+    place = models.ForeignKey(
+        "places.Place", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    tenant_place = models.ForeignKey(
+        "places.TenantPlace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     arrive_milestone = models.CharField(max_length=40, default="arrived")
     depart_milestone = models.CharField(max_length=40, default="departed")
     state = models.CharField(max_length=12, choices=StopState.choices, default=StopState.OUTSIDE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from django.db import connection, transaction
@@ -28,12 +28,20 @@ from integrations.models import (
     Integration,
     MessageStatus,
 )
-from integrations.parsers.base import NormalizedEvent, ParseContext, ParseError, ParseResult
+from integrations.parsers.base import (
+    NormalizedEvent,
+    ParseContext,
+    ParseError,
+    ParseResult,
+    UnplacedEvent,
+)
 from integrations.selectors import SenderScope, known_milestones
 from shipments.bulk import Stage
 from shipments.models import Classifier, SourceKind, TrackingEvent
+from shipments.places.selectors import Resolution, places_resolve
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
+from shipments.zones import LocalTimeError, localize, zone_named
 from tenancy.errors import DomainError
 from tenancy.text import check_document, printable
 
@@ -63,6 +71,16 @@ class _Pending:
     event: NormalizedEvent
     new: dict  # NewEvent fields except shipment_id
     values: list[str]
+
+
+@dataclass
+class _Unplaced:
+    """A parsed event whose local time waits for its place's zone (see _place)."""
+
+    message: InboundMessage
+    outcome: MessageOutcome
+    event: UnplacedEvent
+    overrides: dict
 
 
 def _json_safe(value) -> object:
@@ -166,11 +184,13 @@ def process_messages(message_ids: Sequence[int], *, force: bool = False) -> list
         messages = [m for m in messages if m.pk not in handled]
         outcomes: dict[int, MessageOutcome] = {}
         pending: list[_Pending] = []
+        unplaced: list[_Unplaced] = []
         retractions: list[tuple[InboundMessage, str]] = []
         facts = _BatchFacts.read(messages)
         for message in messages:
-            outcome = _prepare(message, force, facts, pending, retractions)
+            outcome = _prepare(message, force, facts, pending, unplaced, retractions)
             outcomes[message.pk] = outcome
+        _place(pending, unplaced)
         _apply(pending, retractions, outcomes)
         active = [m for m in messages if not outcomes[m.pk].skipped]
         _finish(active, outcomes)
@@ -214,6 +234,7 @@ def _prepare(
     force: bool,
     facts: _BatchFacts,
     pending: list[_Pending],
+    unplaced: list[_Unplaced],
     retractions: list[tuple[InboundMessage, str]],
 ) -> MessageOutcome:
     outcome = MessageOutcome(message.pk, message.status)
@@ -241,35 +262,21 @@ def _prepare(
     for error in result.errors:
         _dead_letter(message, outcome, error.reason, error.position or "", error.unit or "")
     overrides = (message.integration.code_overrides if message.integration else None) or {}
-    # PostgreSQL stores no NUL in text or jsonb: only bodies that contain one pay for a check.
-    body = bytes(message.body)
-    may_hold_nul = b"\x00" in body or b"\\u0000" in body
     for index, event in enumerate(result.events):
-        row = _new_event_fields(message, event, overrides)
-        if row is not None and may_hold_nul and _unstorable(row):
-            _dead_letter(
-                message,
-                outcome,
-                "text contains a NUL character, which cannot be stored",
-                f"event {index + 1}",
-                event.reference.replace("\x00", "")[:200],
-                stage=STAGE_MAPPING,
-            )
-            continue
-        if row is None:
-            _dead_letter(
-                message,
-                outcome,
-                f"unmapped code {event.code!r} ({event.standard}): add a code override",
-                f"event {index + 1}",
-                event.reference,
-                stage=STAGE_MAPPING,
-            )
-            continue
-        values = [value for _, value in event.references] or [event.reference]
-        pending.append(_Pending(message, event, row, [v.strip() for v in values if v]))
+        _queue(message, outcome, event, overrides, f"event {index + 1}", event.reference, pending)
+    unplaced += [_Unplaced(message, outcome, event, overrides) for event in result.unplaced]
     retractions.extend((message, rid) for rid in result.retracted_ids)
     return outcome
+
+
+def _may_hold_nul(message: InboundMessage) -> bool:
+    """PostgreSQL stores no NUL in text or jsonb: only bodies that contain one (raw or as a
+    JSON escape) pay for checking their events. Worked out once per message."""
+    cached = message.__dict__.get("_may_hold_nul")
+    if cached is None:
+        body = bytes(message.body)
+        cached = message.__dict__["_may_hold_nul"] = b"\x00" in body or b"\\u0000" in body
+    return bool(cached)
 
 
 def _unstorable(row: dict) -> bool:
@@ -279,6 +286,85 @@ def _unstorable(row: dict) -> bool:
     except DomainError:
         return True
     return False
+
+
+def _queue(
+    message: InboundMessage,
+    outcome: MessageOutcome,
+    event: NormalizedEvent,
+    overrides: dict,
+    position: str,
+    unit: str,
+    pending: list[_Pending],
+) -> None:
+    row = _new_event_fields(message, event, overrides)
+    if row is not None and _may_hold_nul(message) and _unstorable(row):
+        _dead_letter(
+            message,
+            outcome,
+            "text contains a NUL character, which cannot be stored",
+            position,
+            unit.replace("\x00", "")[:200],
+            stage=STAGE_MAPPING,
+        )
+        return
+    if row is None:
+        _dead_letter(
+            message,
+            outcome,
+            f"unmapped code {event.code!r} ({event.standard}): add a code override",
+            position,
+            unit,
+            stage=STAGE_MAPPING,
+        )
+        return
+    values = [value for _, value in event.references] or [event.reference]
+    pending.append(_Pending(message, event, row, [v.strip() for v in values if v]))
+
+
+def _place(pending: list[_Pending], unplaced: list[_Unplaced]) -> None:
+    """Resolve every location of the batch to a place in one query: events point at their
+    place (or keep why none was found), and a local time without an offset is placed in its
+    place's zone; where no zone is known it becomes a dead letter "time zone of <place>
+    unknown" (register the place, then replay), never a guess."""
+    locations = {p.event.location for p in pending if p.event.location}
+    locations.update(u.event.place for u in unplaced)
+    if not locations:
+        return
+    resolved = places_resolve(locations)
+    for item in unplaced:
+        event = _placed(item, resolved[item.event.place])
+        if event is not None:
+            item.message.events_parsed += 1
+            position, unit = item.event.position, item.event.unit
+            _queue(item.message, item.outcome, event, item.overrides, position, unit, pending)
+    for entry in pending:
+        if entry.event.location:
+            _point_at_place(entry.new, resolved[entry.event.location])
+
+
+def _placed(item: _Unplaced, resolution: Resolution) -> NormalizedEvent | None:
+    unplaced = item.event
+    if not resolution.timezone:
+        _dead_letter(item.message, item.outcome, unplaced.reason, unplaced.position, unplaced.unit)
+        return None
+    try:
+        return unplaced.build(localize(unplaced.local_time, zone_named(resolution.timezone)))
+    except LocalTimeError as error:
+        reason = error.message
+    except ParseError as error:
+        reason = error.reason
+    _dead_letter(item.message, item.outcome, reason, unplaced.position, unplaced.unit)
+    return None
+
+
+def _point_at_place(new: dict, resolution: Resolution) -> None:
+    match = resolution.match
+    if match is None:
+        new["details"]["place_unresolved"] = resolution.reason
+        return
+    new["place_id"] = match.place_id
+    new["tenant_place_id"] = match.tenant_place_id
 
 
 def _new_event_fields(
@@ -291,13 +377,17 @@ def _new_event_fields(
     elif event.extra.get("unknown_code"):
         return None
     classifier = event.classifier if event.classifier in CLASSIFIERS else "ACT"
-    occurred_at = event.occurred_at
-    tz_unknown = event.tz_unknown
-    if timezone.is_naive(occurred_at):
-        occurred_at, tz_unknown = occurred_at.replace(tzinfo=UTC), True
-    return {
+    details: dict = {
+        "standard": event.standard,
+        "reference": event.reference,
+        "reference_kind": event.reference_kind,
+        "references": [list(r) for r in event.references],
+        "parsed_milestone": event.milestone,
+        "extra": event.extra,
+    }
+    fields = {
         "milestone": formats.timeline_milestone(event.standard, event.code, milestone),
-        "occurred_at": occurred_at,
+        "occurred_at": event.occurred_at,
         "classifier": classifier,
         "source_kind": SourceKind.INTEGRATION,
         "source_name": _source_name(message.integration, event),
@@ -305,17 +395,15 @@ def _new_event_fields(
         "location": event.location or "",
         "raw_code": event.code or "",
         "inbound_message_id": message.pk,
-        "tz_unknown": tz_unknown,
+        "tz_unknown": event.tz_unknown,
         # Encoded once, on the way into the database (shipments.bulk: orjson, default=str).
-        "details": {
-            "standard": event.standard,
-            "reference": event.reference,
-            "reference_kind": event.reference_kind,
-            "references": [list(r) for r in event.references],
-            "parsed_milestone": event.milestone,
-            "extra": event.extra,
-        },
+        "details": details,
     }
+    if event.issued_at is not None:  # the source's own issue time (aware, UTC)
+        details["issued_at"] = event.issued_at.isoformat()
+        # Among one source's estimates the newest issued wins (milestones.engine).
+        fields["issued_at"] = event.issued_at
+    return fields
 
 
 def _dead_letter(
@@ -530,4 +618,6 @@ def apply_held_for_new_references(values: Iterable[str]) -> int:
 def _event_from_payload(payload: dict, shipment_id: int) -> NewEvent:
     fields = {k: v for k, v in payload.items() if k != "references"}
     fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
+    if fields.get("issued_at"):
+        fields["issued_at"] = datetime.fromisoformat(fields["issued_at"])
     return NewEvent(shipment_id=shipment_id, **fields)

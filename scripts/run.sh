@@ -43,6 +43,10 @@ bash scripts/ocr.sh
 PY=.venv/bin/python
 mp_log "migrate --database=owner"
 "$PY" manage.py migrate --database=owner --noinput
+# The global places (UN/LOCODEs, cities) from the data packages: idempotent, a few seconds
+# (the first run on a machine builds the registry's cache, ~15 s).
+mp_log "load_places"
+"$PY" manage.py load_places
 mp_log "seed_demo"
 "$PY" manage.py seed_demo
 # Cached timelines of shipments seeded by an older version follow the current rules.

@@ -4,7 +4,29 @@ from django.db import models
 from django.utils.timezone import now
 
 from milestones.models import Mode, TemplateVersion
+from shipments.places.models import Place, TenantPlace
 from tenancy.models import CustomerAccount, Tenant, TenantOwned, User
+
+
+def _place() -> models.ForeignKey:
+    """A pointer at a registry place (the text/code fields beside it keep what was sent)."""
+    return models.ForeignKey(
+        Place, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+
+
+def _tenant_place() -> models.ForeignKey:
+    """A pointer at one of the tenant's own places (a warehouse, a GLN, an address). No
+    index: every index costs each cached-timeline update of the row, and tenant places are
+    only ever deleted by hand."""
+    return models.ForeignKey(
+        TenantPlace,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
 
 
 class ReferenceKind(models.TextChoices):
@@ -61,6 +83,10 @@ class Shipment(TenantOwned):
     destination_address = models.CharField(max_length=300, blank=True)
     destination_lat = models.FloatField(null=True, blank=True)
     destination_lon = models.FloatField(null=True, blank=True)
+    origin_place = _place()
+    origin_tenant_place = _tenant_place()
+    destination_place = _place()
+    destination_tenant_place = _tenant_place()
     template_version = models.ForeignKey(
         TemplateVersion, on_delete=models.PROTECT, related_name="+"
     )
@@ -119,6 +145,10 @@ class Leg(TenantOwned):
     carrier = models.CharField(max_length=120, blank=True)
     origin_locode = models.CharField(max_length=5, blank=True)
     destination_locode = models.CharField(max_length=5, blank=True)
+    origin_place = _place()
+    origin_tenant_place = _tenant_place()
+    destination_place = _place()
+    destination_tenant_place = _tenant_place()
     planned_departure = models.DateTimeField(null=True, blank=True)
     planned_arrival = models.DateTimeField(null=True, blank=True)
 
@@ -221,6 +251,27 @@ class TrackingEvent(TenantOwned):
     inbound_message_id = models.BigIntegerField(null=True, blank=True)
     tz_unknown = models.BooleanField(default=False)
     details = models.JSONField(default=dict, blank=True)
+    # Where it happened, resolved from ``location`` (kept as sent) by the pipeline. No
+    # database constraint or index, like shipment above: places are never deleted, events
+    # never updated, and each check would cost every insert.
+    place = models.ForeignKey(
+        Place,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    tenant_place = models.ForeignKey(
+        TenantPlace,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         constraints = [

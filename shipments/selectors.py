@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from milestones import engine
 from shipments.models import Shipment, ShipmentReference, TrackingEvent
-from shipments.timeline import compute_for, timeline_localized
+from shipments.timeline import PlaceShown, compute_for, timeline_localized
 
 
 def shipment_list(*, customer_account_ids: Iterable[int] | None = None) -> QuerySet[Shipment]:
@@ -65,5 +65,31 @@ def shipment_timeline_display(
 ) -> dict:
     """The full timeline as JSON, with local times beside the UTC ones (see
     shipments.timeline.timeline_localized)."""
-    timeline = shipment_timeline(shipment=shipment, as_of=as_of)
-    return timeline_localized(engine.timeline_to_dict(timeline), tenant_zone=tenant_zone)
+    data = engine.timeline_to_dict(shipment_timeline(shipment=shipment, as_of=as_of))
+    event_ids = [
+        int(row["actual"]["event_id"]) for row in data.get("rows", []) if row.get("actual")
+    ]
+    return timeline_localized(data, tenant_zone=tenant_zone, places=event_places(event_ids))
+
+
+def event_places(event_ids: Iterable[int]) -> dict[str, PlaceShown]:
+    """Name and zone of the place of each event (by id as text), in one query: the tenant's
+    place where the event points at one, else the registry place."""
+    ids = list(event_ids)
+    if not ids:
+        return {}
+    rows = TrackingEvent.objects.filter(pk__in=ids).values_list(
+        "pk",
+        "tenant_place__name",
+        "tenant_place__timezone",
+        "tenant_place__place__timezone",
+        "place__name",
+        "place__timezone",
+    )
+    shown: dict[str, PlaceShown] = {}
+    for pk, own_name, own_zone, own_place_zone, name, zone in rows:
+        if own_name:
+            shown[str(pk)] = PlaceShown(own_name, own_zone or own_place_zone or "")
+        elif name:
+            shown[str(pk)] = PlaceShown(name, zone or "")
+    return shown

@@ -27,6 +27,7 @@ from shipments.models import (
     SourceKind,
     TrackingEvent,
 )
+from shipments.places.selectors import Resolution, places_resolve
 from shipments.timeline import compute_for, timeline_summary
 from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
@@ -65,6 +66,8 @@ class NewEvent:
     details: dict = field(default_factory=dict)
     recorded_at: datetime | None = None  # when Milepost learned it; now unless replaying
     issued_at: datetime | None = None  # when the source issued the report, if it says
+    place_id: int | None = None  # where it happened (shipments.places), resolved from location
+    tenant_place_id: int | None = None
 
     def key(self) -> str:
         if self.dedupe_key:
@@ -133,7 +136,12 @@ def shipment_create(
     if not references:
         raise ShipmentError("A shipment needs at least one reference", field="references")
     version = template_version or template_latest_version(mode=mode)
+    codes = [origin_locode, destination_locode]
+    codes += [leg.get(f"{end}_locode", "") for leg in legs for end in ("origin", "destination")]
+    places = _resolve_places(codes)
     shipment = Shipment.objects.create(
+        **_place_pointers(places, "origin", origin_locode),
+        **_place_pointers(places, "destination", destination_locode),
         mode=mode,
         booked_at=booked_at,
         template_version=version,
@@ -153,7 +161,7 @@ def shipment_create(
         promised_at=promised_at,
     )
     _add_references(shipment, references)
-    _add_legs(shipment, legs)
+    _add_legs(shipment, legs, places)
     audit_record(
         action="shipment.create",
         target_type="shipment",
@@ -167,7 +175,26 @@ def shipment_create(
     return shipment
 
 
-def _add_legs(shipment: Shipment, legs: Sequence[dict]) -> None:
+def _resolve_places(codes: Sequence[str]) -> dict[str, Resolution]:
+    """The places of the UN/LOCODEs (or tenant place codes) given, in one query (none if
+    no code is given)."""
+    wanted = {code.strip() for code in codes if code and code.strip()}
+    return places_resolve(wanted) if wanted else {}
+
+
+def _place_pointers(places: dict[str, Resolution], end: str, code: str) -> dict:
+    """``{end}_place_id`` / ``{end}_tenant_place_id`` for a code (the code itself is kept)."""
+    resolution = places.get(code.strip()) if code else None
+    match = resolution.match if resolution else None
+    return {
+        f"{end}_place_id": match.place_id if match else None,
+        f"{end}_tenant_place_id": match.tenant_place_id if match else None,
+    }
+
+
+def _add_legs(
+    shipment: Shipment, legs: Sequence[dict], places: dict[str, Resolution] | None = None
+) -> None:
     rows = []
     for sequence, leg in enumerate(legs, 1):
         if leg.get("segment") not in LegSegment.values:
@@ -175,7 +202,18 @@ def _add_legs(shipment: Shipment, legs: Sequence[dict]) -> None:
                 f"Leg {sequence}: segment must be one of {', '.join(LegSegment.values)}",
                 field="legs",
             )
-        rows.append(Leg(shipment=shipment, sequence=sequence, tenant_id=shipment.tenant_id, **leg))
+        pointers = {
+            **_place_pointers(places or {}, "origin", leg.get("origin_locode", "")),
+            **_place_pointers(places or {}, "destination", leg.get("destination_locode", "")),
+        }
+        rows.append(
+            Leg(
+                shipment=shipment,
+                sequence=sequence,
+                tenant_id=shipment.tenant_id,
+                **(pointers | leg),
+            )
+        )
     Leg.objects.bulk_create(rows)
 
 
@@ -312,6 +350,8 @@ EVENT_COLUMNS = (
     "tz_unknown",
     "details",
     "issued_at",
+    "place_id",
+    "tenant_place_id",
 )
 
 
@@ -393,6 +433,8 @@ def _event_values(tenant_id: int, e: NewEvent, now: datetime) -> tuple:
         e.tz_unknown,
         e.details,
         e.issued_at,
+        e.place_id,
+        e.tenant_place_id,
     )
 
 

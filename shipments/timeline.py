@@ -10,7 +10,8 @@ per link level): their current cached times were not known then.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -251,22 +252,41 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
 TIME_FIELDS = ("planned", "estimated_at")
 
 
-def timeline_localized(data: dict, *, tenant_zone: str) -> dict:
-    """A copy of a timeline dict for people: times are stored and computed in UTC, and shown
-    in the zone of the place where the milestone happened (its UN/LOCODE), else the tenant's.
+@dataclass(frozen=True)
+class PlaceShown:
+    """Where an event happened, for people: the place's name and its zone ("" unknown)."""
 
-    Every row gains ``zone`` and ``local`` (the same keys as the UTC times, as local ISO).
+    name: str
+    zone: str
+
+
+def timeline_localized(
+    data: dict, *, tenant_zone: str, places: Mapping[str, PlaceShown] | None = None
+) -> dict:
+    """A copy of a timeline dict for people: times are stored and computed in UTC, and shown
+    in the zone of the place where the milestone happened (its resolved place, given by event
+    id in ``places``, else its UN/LOCODE), else the tenant's.
+
+    Every row gains ``zone`` and ``local`` (the same keys as the UTC times, as local ISO),
+    and ``place`` (the place's name) where its actual event's place is known.
     """
-    from shipments.zones import zone_for_locode
+    from shipments.zones import zone_for_locode, zone_named
 
     fallback = ZoneInfo(tenant_zone)
+    places = places or {}
     rows = []
     for row in data.get("rows", []):
         actual = row.get("actual") or {}
-        zone = zone_for_locode(actual.get("location")) or fallback
+        shown = places.get(str(actual.get("event_id")))
+        zone = (
+            (zone_named(shown.zone) if shown is not None and shown.zone else None)
+            or zone_for_locode(actual.get("location"))
+            or fallback
+        )
         local = {name: _in_zone(row.get(name), zone) for name in TIME_FIELDS}
         local["actual"] = _in_zone(actual.get("at"), zone)
-        rows.append(row | {"zone": zone.key, "local": local})
+        extra = {"place": shown.name} if shown is not None else {}
+        rows.append(row | {"zone": zone.key, "local": local} | extra)
     return data | {"rows": rows, "eta_local": _in_zone(data.get("eta"), fallback)}
 
 

@@ -16,7 +16,10 @@ or a 0-based index without a header) or a JSON path relative to the record.
 ``reference_kind``, ``time_zone`` and ``time_format`` are constants; ``reference_kind`` and
 ``time_zone`` may instead come from the data as ``{"column": "Zone"}`` / ``{"path": "$.tz"}``.
 ``time_format`` is ``"iso"`` (offset optional) or a strptime format. A local time (no offset)
-is placed in the row's zone; a local time in a DST gap or fold is a row error, never guessed.
+is placed in the row's zone, else in the zone of the row's location (a UN/LOCODE or "CITY,
+ST, CC"; the pipeline also looks it up among the tenant's places, and without a zone the row
+is a dead letter "time zone of <location> unknown"); a local time in a DST gap or fold is a
+row error, never guessed.
 
 Rows are numbered as in a spreadsheet (the header is row 1). Per-row problems become
 ``ParseResult.errors`` (the pipeline dead-letters them; good rows are still applied).
@@ -40,10 +43,11 @@ from integrations.parsers.base import (
     ParseContext,
     ParseError,
     ParseResult,
+    UnplacedEvent,
     decode_text,
 )
 from integrations.parsers.jsonutil import load_json, parse_iso_datetime
-from shipments.zones import LocalTimeError, localize
+from shipments.zones import LocalTimeError, localize, zone_for_location
 from tenancy.api.parsers import load_request_json
 from tenancy.errors import DomainError
 from tenancy.text import check_document
@@ -440,7 +444,7 @@ def _event(
     known: set[str],
     overrides: dict,
     integration_id: int | None,
-) -> NormalizedEvent:
+) -> NormalizedEvent | UnplacedEvent:
     fields = mapping["fields"]
     reference, ref_pos = record.get(fields["reference"])
     reference = _text(reference)
@@ -459,41 +463,54 @@ def _event(
         )
     raw_time, time_pos = record.get(fields["time"])
     moment = _parse_time(raw_time, time_pos, fields["time_format"])
-    if moment.tzinfo is None:
-        zone_ref = fields.get("time_zone")
-        if zone_ref is None:
-            raise ParseError(
-                "local time without offset and the mapping names no time_zone", time_pos
-            )
-        zone_name, zone_pos = record.get(zone_ref)
-        try:
-            zone = ZoneInfo(_text(zone_name))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ParseError(f"unknown IANA time zone {_text(zone_name)!r}", zone_pos) from None
-        try:
-            moment = localize(moment, zone)
-        except LocalTimeError as error:
-            raise ParseError(error.message, time_pos) from None
     kind, _ = record.get(fields["reference_kind"])
     kind = _text(kind) or DEFAULT_REFERENCE_KIND
     location = ""
     if "location" in fields:
         location = _text(record.get(fields["location"])[0])[:200]
-    return NormalizedEvent(
-        standard=mapping["format"],
-        reference=reference,
-        reference_kind=kind,
-        references=((kind, reference),),
-        code=code,
-        milestone=milestone,
-        occurred_at=moment,
-        tz_unknown=False,
-        location=location or None,
-        classifier="ACT",
-        dedupe_key=row_dedupe_key(integration_id, reference, milestone, moment),
-        raw=record.where,
-        extra={"row": record.where},
-    )
+
+    def build(occurred_at: datetime) -> NormalizedEvent:
+        return NormalizedEvent(
+            standard=mapping["format"],
+            reference=reference,
+            reference_kind=kind,
+            references=((kind, reference),),
+            code=code,
+            milestone=milestone,
+            occurred_at=occurred_at,
+            tz_unknown=False,
+            location=location or None,
+            classifier="ACT",
+            dedupe_key=row_dedupe_key(integration_id, reference, milestone, occurred_at),
+            raw=record.where,
+            extra={"row": record.where},
+        )
+
+    if moment.tzinfo is not None:
+        return build(moment)
+    zone_ref = fields.get("time_zone")
+    zone: ZoneInfo | None = None
+    if zone_ref is not None:
+        zone_name, zone_pos = record.get(zone_ref)
+        try:
+            zone = ZoneInfo(_text(zone_name))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ParseError(f"unknown IANA time zone {_text(zone_name)!r}", zone_pos) from None
+    elif location:
+        # No zone in the mapping: the row's place tells it (a UN/LOCODE, "CITY, ST, CC"),
+        # else the pipeline looks the place up among the tenant's places.
+        zone = zone_for_location(location)
+        if zone is None:
+            return UnplacedEvent(location, moment, time_pos, record.where, build, reference)
+    else:
+        raise ParseError(
+            "local time without offset, the mapping names no time_zone and the row no location",
+            time_pos,
+        )
+    try:
+        return build(localize(moment, zone))
+    except LocalTimeError as error:
+        raise ParseError(error.message, time_pos) from None
 
 
 def feed_records(data: bytes, mapping: dict) -> Iterator[_Record | ParseError]:
@@ -529,17 +546,20 @@ def parse_with_mapping(
             break
         seen += 1
         try:
-            result.events.append(
-                _event(
-                    item,
-                    mapping,
-                    known=known,
-                    overrides=overrides or {},
-                    integration_id=integration_id,
-                )
+            event = _event(
+                item,
+                mapping,
+                known=known,
+                overrides=overrides or {},
+                integration_id=integration_id,
             )
         except ParseError as error:
             result.errors.append(error.with_context(item.where))
+            continue
+        if isinstance(event, UnplacedEvent):
+            result.unplaced.append(event)
+        else:
+            result.events.append(event)
     return result
 
 
@@ -575,7 +595,9 @@ def feed_preview(data: bytes, mapping: dict, *, known: set[str], limit: int = PR
             event.to_contract() | {"position": event.extra.get("row", "")}
             for event in result.events
         ],
-        "errors": [_error_out(error) for error in result.errors],
+        # Rows whose zone only a tenant place could tell: the preview reads no places.
+        "errors": [_error_out(error) for error in result.errors]
+        + [{"position": u.position, "reason": u.reason} for u in result.unplaced],
     }
 
 

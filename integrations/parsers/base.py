@@ -62,6 +62,9 @@ class ParseError(DomainError):
 
 @dataclass(frozen=True)
 class NormalizedEvent:
+    """One parsed event. ``occurred_at`` always carries an offset: a local time whose zone
+    the parser cannot tell becomes an ``UnplacedEvent`` instead (see ParseResult)."""
+
     standard: str
     reference: str
     reference_kind: str
@@ -74,9 +77,15 @@ class NormalizedEvent:
     classifier: str
     dedupe_key: str
     raw: str = field(compare=False)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # When the source issued the message (its own clock, aware, UTC), where it says so.
+    issued_at: datetime | None = field(default=None, compare=False)
 
-    def to_contract(self) -> dict:
+    def __post_init__(self) -> None:
+        if self.occurred_at.utcoffset() is None:
+            raise ParseError(f"occurred_at {self.occurred_at.isoformat()} has no UTC offset")
+
+    def to_contract(self) -> dict[str, Any]:
         return {
             "reference": self.reference,
             "reference_kind": self.reference_kind,
@@ -88,12 +97,37 @@ class NormalizedEvent:
         }
 
 
+def unknown_zone_reason(place: str) -> str:
+    return f"time zone of {place} unknown"
+
+
+@dataclass(frozen=True)
+class UnplacedEvent:
+    """An event whose time was sent without an offset at a place whose zone the packaged
+    data cannot tell. Nothing is guessed: the pipeline looks the place up among the tenant's
+    places (ops can register it and replay); else it is a dead letter with ``reason``."""
+
+    place: str  # the location as sent: what a tenant place must be known by
+    local_time: datetime  # naive wall-clock time at the place
+    position: str
+    unit: str
+    # The event once its time is placed (an aware datetime); raises ParseError on a local
+    # time that the zone skips or repeats (DST).
+    build: Callable[[datetime], NormalizedEvent] = field(compare=False)
+    reference: str = ""
+
+    @property
+    def reason(self) -> str:
+        return unknown_zone_reason(self.place)
+
+
 @dataclass
 class ParseResult:
     format: str
     events: list[NormalizedEvent] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     retracted_ids: list[str] = field(default_factory=list)
+    unplaced: list[UnplacedEvent] = field(default_factory=list)
 
 
 def edi_dedupe_key(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shipments.zones import LocalTimeError, resolve_local, zone_for_locode
+from shipments.zones import LocalTimeError, localize, zone_for_coordinates, zone_for_locode
 
-from .base import Format, NormalizedEvent, ParseError, ParseResult, unique_references
+from .base import (
+    Format,
+    NormalizedEvent,
+    ParseError,
+    ParseResult,
+    UnplacedEvent,
+    unique_references,
+)
 from .jsonutil import (
     as_dict,
     as_list,
@@ -64,12 +73,13 @@ CLASSIFIERS = {
     "EST": "EST", "ESTIMATED": "EST",
     "PLN": "PLN", "PLANNED": "PLN",
 }  # fmt: skip
+# Field names without their "Code" suffix: DCSA drafts spell them both ways (see spelled()).
 EVENT_CODE_FIELDS = {
-    "TRANSPORT": "transportEventTypeCode",
-    "EQUIPMENT": "equipmentEventTypeCode",
-    "SHIPMENT": "shipmentEventTypeCode",
-    "IOT": "iotEventTypeCode",
-    "REEFER": "reeferEventTypeCode",
+    "TRANSPORT": "transportEventType",
+    "EQUIPMENT": "equipmentEventType",
+    "SHIPMENT": "shipmentEventType",
+    "IOT": "iotEventType",
+    "REEFER": "reeferEventType",
 }
 EVENT_TYPES = frozenset(EVENT_CODE_FIELDS)
 ALLOWED_CODES = {
@@ -120,6 +130,12 @@ ALLOWED_CODES = {
     "REEFER": {"ADJU", "MEAS"},
 }
 DOCUMENT_KINDS = {"BKG": "booking", "CBR": "booking", "TRD": "transport_document"}
+# Some 3.0 drafts spell document types out (documentReference.type).
+DOCUMENT_TYPE_ALIASES = {
+    "BOOKING": "BKG",
+    "CARRIER_BOOKING_REQUEST": "CBR",
+    "TRANSPORT_DOCUMENT": "TRD",
+}
 REFERENCE_KINDS = {
     "FF": "customer_reference",
     "SI": "customer_reference",
@@ -133,6 +149,27 @@ CLOCK_TOLERANCE = timedelta(minutes=5)
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
+def spelled(mapping: dict, name: str) -> Any:
+    """A field by its DCSA name with the "Code" suffix or, as some 3.0 drafts spell it,
+    without (``eventTypeCode`` / ``eventType``): the shape decides, not one draft's names."""
+    if not mapping:  # most lookups are in absent (empty) objects: no key work at all
+        return None
+    value = mapping.get(name + "Code")
+    return mapping.get(name) if value is None else value
+
+
+def _spelled_path(mapping: dict, name: str) -> str:
+    return name if f"{name}Code" not in mapping and name in mapping else f"{name}Code"
+
+
+def document_type(value: Any) -> str | None:
+    text = text_or_none(value)
+    if text is None:
+        return None
+    upper = text.upper()
+    return DOCUMENT_TYPE_ALIASES.get(upper, upper)
+
+
 def parse_dcsa(data: bytes, document: Any = None) -> ParseResult:
     body = load_json(data) if document is None else document
     result = ParseResult(format="dcsa")
@@ -142,7 +179,9 @@ def parse_dcsa(data: bytes, document: Any = None) -> ParseResult:
         except ParseError as error:
             result.errors.append(error.with_context(path, path))
             continue
-        if event is not None:
+        if isinstance(event, UnplacedEvent):
+            result.unplaced.append(event)
+        elif event is not None:
             result.events.append(event)
     return result
 
@@ -161,7 +200,9 @@ def _looks_like_event(body: dict) -> bool:
     return "eventType" in body or "eventClassification" in body
 
 
-def _parse_item(item: Any, path: str, result: ParseResult) -> NormalizedEvent | None:
+def _parse_item(
+    item: Any, path: str, result: ParseResult
+) -> NormalizedEvent | UnplacedEvent | None:
     if not isinstance(item, dict):
         raise ParseError("event must be a JSON object", path)
     if "metadata" in item:
@@ -183,44 +224,48 @@ def _parse_item(item: Any, path: str, result: ParseResult) -> NormalizedEvent | 
     return _parse_event(item, path, {}, item)
 
 
-def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> NormalizedEvent:
+def _parse_event(
+    event: dict, path: str, metadata: dict, whole: dict
+) -> NormalizedEvent | UnplacedEvent:
     classification = as_dict(event.get("eventClassification"))
     is_v22 = not metadata and not classification
     field_path = f"{path}.eventClassification" if classification else path
+    fields = classification or event
     event_type = _enum(
-        classification.get("eventTypeCode") or event.get("eventType") or metadata.get("eventType"),
+        spelled(classification, "eventType")
+        or spelled(event, "eventType")
+        or spelled(metadata, "eventType"),
         EVENT_TYPES,
-        f"{field_path}.{'eventTypeCode' if classification else 'eventType'}",
+        f"{field_path}.{_spelled_path(fields, 'eventType') if classification else 'eventType'}",
         "event type",
     )
-    classifier = CLASSIFIERS.get(
-        str(classification.get("eventClassifierCode") or event.get("eventClassifierCode") or "")
-        .strip()
-        .upper()
-    )
+    raw_classifier = spelled(classification, "eventClassifier")
+    if raw_classifier is None:
+        raw_classifier = spelled(event, "eventClassifier")
+    classifier = CLASSIFIERS.get(str(raw_classifier or "").strip().upper())
     if classifier is None:
-        raw = classification.get("eventClassifierCode", event.get("eventClassifierCode"))
-        raise ParseError(
-            f"unknown or missing eventClassifierCode {raw!r}", f"{field_path}.eventClassifierCode"
-        )
+        name = _spelled_path(fields, "eventClassifier")
+        raise ParseError(f"unknown or missing {name} {raw_classifier!r}", f"{field_path}.{name}")
     code_field = EVENT_CODE_FIELDS[event_type]
-    raw_code = classification.get(code_field, event.get(code_field))
-    code = _enum(raw_code, ALLOWED_CODES[event_type], f"{field_path}.{code_field}", code_field)
+    raw_code = spelled(classification, code_field)
+    if raw_code is None:
+        raw_code = spelled(event, code_field)
+    code_name = _spelled_path(fields, code_field)
+    code = _enum(raw_code, ALLOWED_CODES[event_type], f"{field_path}.{code_name}", code_name)
     # Looked up once here, used by both _location and _extra.
     event_location = as_dict(event.get("eventLocation"))
     call = _transport_call(event)
     location = _location(event_location, call)
-    occurred_at, tz_unknown = _event_time(event, path, location)
+    moment, zone = _event_time(event, path, location, event_location)
     created = _created_time(event, metadata, path, required=is_v22)
-    _check_plausibility(occurred_at, created, classifier, path, metadata)
-    references, document_type = _references(event, event_type, path)
+    references, doc_type = _references(event, event_type, path)
     empty_indicator = _empty_indicator(event)
     milestone = map_code(
         code,
         {
             "classifier": classifier,
             "empty_indicator": empty_indicator,
-            "document_type": document_type,
+            "document_type": doc_type,
         },
     )
     event_id = text_or_none(metadata.get("eventID")) or text_or_none(event.get("eventID"))
@@ -230,28 +275,48 @@ def _parse_event(event: dict, path: str, metadata: dict, whole: dict) -> Normali
         call,
         event_location,
         event_type=event_type,
-        document_type=document_type,
+        document_type=doc_type,
         empty_indicator=empty_indicator,
-        occurred_at=occurred_at,
-        tz_unknown=tz_unknown,
     )
     reference_kind, reference = references[0]
     raw = canonical_json(whole)
-    return NormalizedEvent(
-        standard="dcsa",
-        reference=reference,
-        reference_kind=reference_kind,
-        references=references,
-        code=str(raw_code).strip(),
-        milestone=milestone,
-        occurred_at=occurred_at,
-        tz_unknown=tz_unknown,
-        location=location,
-        classifier=classifier,
-        dedupe_key=event_id or hashlib.sha256(raw.encode("utf-8")).hexdigest(),
-        raw=raw,
-        extra=extra,
-    )
+    issued_at = created.astimezone(UTC) if created is not None and created.tzinfo else None
+
+    def build(occurred_at: datetime) -> NormalizedEvent:
+        _check_plausibility(occurred_at, created, classifier, path, metadata)
+        offset = occurred_at.utcoffset()
+        if offset is not None:  # extra is this event's own dict
+            extra["tz_offset"] = _offset_text(occurred_at, offset)
+        return NormalizedEvent(
+            standard="dcsa",
+            reference=reference,
+            reference_kind=reference_kind,
+            references=references,
+            code=str(raw_code).strip(),
+            milestone=milestone,
+            occurred_at=occurred_at,
+            tz_unknown=False,
+            location=location,
+            classifier=classifier,
+            dedupe_key=event_id or hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+            raw=raw,
+            extra=extra,
+            issued_at=issued_at,
+        )
+
+    if moment.tzinfo is not None:
+        return build(moment)
+    if zone is not None:
+        try:
+            return build(localize(moment, zone))
+        except LocalTimeError as error:
+            raise ParseError(error.message, f"{path}.eventDateTime") from None
+    if location is None:
+        raise ParseError(
+            "eventDateTime has no UTC offset and the event has no location to place it",
+            f"{path}.eventDateTime",
+        )
+    return UnplacedEvent(location, moment, f"{path}.eventDateTime", path, build, reference)
 
 
 def _enum(value: Any, allowed: set[str], path: str, what: str) -> str:
@@ -263,16 +328,34 @@ def _enum(value: Any, allowed: set[str], path: str, what: str) -> str:
     return canonical
 
 
-def _event_time(event: dict, path: str, location: str | None) -> tuple[datetime, bool]:
+def _event_time(
+    event: dict, path: str, location: str | None, event_location: dict
+) -> tuple[datetime, ZoneInfo | None]:
+    """eventDateTime, and for one sent without an offset the zone of its place: the
+    UN/LOCODE's, else the coordinates' (None when neither tells)."""
     if "eventDateTime" not in event:
         raise ParseError("missing eventDateTime", f"{path}.eventDateTime")
     moment = parse_iso_datetime(event["eventDateTime"], f"{path}.eventDateTime")
     if moment.tzinfo is not None:
-        return moment, False
-    try:
-        return resolve_local(moment, zone_for_locode(location))
-    except LocalTimeError as error:
-        raise ParseError(error.message, f"{path}.eventDateTime") from None
+        return moment, None
+    zone = zone_for_locode(location)
+    if zone is None:
+        geo = as_dict(event_location.get("geoCoordinate")) or event_location
+        latitude, longitude = geo.get("latitude"), geo.get("longitude")
+        if _is_coordinate(latitude) and _is_coordinate(longitude):
+            zone = zone_for_coordinates(float(latitude), float(longitude))  # type: ignore[arg-type]
+    return moment, zone
+
+
+def _is_coordinate(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _created_time(event: dict, metadata: dict, path: str, *, required: bool) -> datetime | None:
@@ -329,12 +412,13 @@ def _document_references(event: dict) -> list[tuple[str, str]]:
             *as_list(details.get("additionalDocumentReferences")),
         ]:
             entry = as_dict(entry)
-            found.append((entry.get("typeCode"), entry.get("reference")))
+            found.append((entry.get("typeCode") or entry.get("type"), entry.get("reference")))
     references: list[tuple[str, str]] = []
-    for kind, raw_value in found:
+    for raw_kind, raw_value in found:
         value = text_or_none(raw_value)
+        kind = document_type(raw_kind)
         if kind and value:
-            references.append((str(kind).strip().upper(), value))
+            references.append((kind, value))
     return references
 
 
@@ -358,15 +442,15 @@ def _equipment_reference(event: dict) -> str | None:
 
 
 def _shipment_document(event: dict) -> tuple[str | None, str | None]:
-    document_type = text_or_none(event.get("documentTypeCode"))
+    doc_type = document_type(spelled(event, "documentType"))
     value = text_or_none(event.get("documentID"))
     if value is None and isinstance(event.get("documentReference"), str):
         value = text_or_none(event.get("documentReference"))
     if value is None:
         reference = as_dict(as_dict(event.get("shipmentDetails")).get("documentReference"))
-        document_type = document_type or text_or_none(reference.get("typeCode"))
+        doc_type = doc_type or document_type(reference.get("typeCode") or reference.get("type"))
         value = text_or_none(reference.get("reference"))
-    return (document_type.upper() if document_type else None), value
+    return doc_type, value
 
 
 def _references(
@@ -378,12 +462,12 @@ def _references(
     others = _other_references(event)
     equipment = _equipment_reference(event)
     equipment_refs = [("container", equipment)] if equipment else []
-    document_type = None
+    doc_type = None
     primary: tuple[str, str] | None = None
     if event_type == "SHIPMENT":
-        document_type, value = _shipment_document(event)
+        doc_type, value = _shipment_document(event)
         if value:
-            primary = (DOCUMENT_KINDS.get(document_type or "", "customer_reference"), value)
+            primary = (DOCUMENT_KINDS.get(doc_type or "", "customer_reference"), value)
     elif event_type in EQUIPMENT_CENTRED and equipment:
         primary = ("container", equipment)
     else:
@@ -394,7 +478,7 @@ def _references(
         if not candidates:
             raise ParseError(f"{event_type.lower()} event carries no usable reference", path)
         primary = candidates[0]
-    return unique_references(primary, documents + equipment_refs + others), document_type
+    return unique_references(primary, documents + equipment_refs + others), doc_type
 
 
 def _not_booking(reference: tuple[str, str]) -> bool:
@@ -410,9 +494,9 @@ def _transport_call(event: dict) -> dict:
 def _location(event_location: dict, call: dict) -> str | None:
     call_location = as_dict(call.get("location"))
     for candidate in (
-        event_location.get("UNLocationCode"),
-        call.get("UNLocationCode"),
-        call_location.get("UNLocationCode"),
+        spelled(event_location, "UNLocation"),
+        spelled(call, "UNLocation"),
+        spelled(call_location, "UNLocation"),
         as_dict(event_location.get("address")).get("city"),
         as_dict(call_location.get("address")).get("city"),
     ):
@@ -423,8 +507,8 @@ def _location(event_location: dict, call: dict) -> str | None:
 
 
 def _empty_indicator(event: dict) -> str | None:
-    value = event.get("emptyIndicatorCode") or as_dict(event.get("equipmentDetails")).get(
-        "emptyIndicatorCode"
+    value = spelled(event, "emptyIndicator") or spelled(
+        as_dict(event.get("equipmentDetails")), "emptyIndicator"
     )
     return str(value).upper() if value else None
 
@@ -438,8 +522,6 @@ def _extra(
     event_type: str,
     document_type: str | None,
     empty_indicator: str | None,
-    occurred_at: datetime,
-    tz_unknown: bool,
 ) -> dict:
     vessel = as_dict(call.get("vessel")) or as_dict(call.get("vesselTransport"))
     geo = as_dict(event_location.get("geoCoordinate")) or event_location
@@ -450,7 +532,7 @@ def _extra(
         "eventUpdatedDateTime": event.get("eventUpdatedDateTime"),
         "document_type_code": document_type,
         "reason": event.get("reason"),
-        "delay_reason_code": event.get("delayReasonCode"),
+        "delay_reason_code": spelled(event, "delayReason"),
         "change_remark": event.get("changeRemark"),
         "empty_indicator": empty_indicator,
         "iso_equipment_code": event.get("ISOEquipmentCode")
@@ -458,18 +540,15 @@ def _extra(
         "mode_of_transport": call.get("modeOfTransport"),
         "vessel_imo": vessel.get("vesselIMONumber"),
         "vessel_name": vessel.get("vesselName") or vessel.get("name"),
-        "facility_type_code": event_location.get("facilityTypeCode")
-        or call.get("facilityTypeCode"),
+        "facility_type_code": spelled(event_location, "facilityType")
+        or spelled(call, "facilityType"),
         "latitude": geo.get("latitude"),
         "longitude": geo.get("longitude"),
         "location_name": event_location.get("locationName"),
         "publisher": as_dict(metadata.get("publisher")).get("carrierCode"),
         "seals": as_list(event.get("seals")) or None,
     }
-    extra = {key: value for key, value in details.items() if value not in (None, "", [])}
-    if not tz_unknown and (offset := occurred_at.utcoffset()) is not None:
-        extra["tz_offset"] = _offset_text(occurred_at, offset)
-    return extra
+    return {key: value for key, value in details.items() if value not in (None, "", [])}
 
 
 # strftime("%z") depends on the UTC offset alone, and a message repeats the same few offsets.

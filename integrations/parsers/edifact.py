@@ -7,19 +7,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shipments.zones import LOCODE_PATTERN, LocalTimeError, resolve_local, zone_for_locode
+from shipments.zones import LOCODE_PATTERN, LocalTimeError, localize, zone_for_locode
 
 from .base import (
     Format,
     NormalizedEvent,
     ParseError,
     ParseResult,
+    UnplacedEvent,
     decode_text,
     edi_dedupe_key,
     leading_bytes,
     unique_references,
 )
+
+Parsed = NormalizedEvent | UnplacedEvent
 
 # STS status codes (digest section 2.3).
 EDIFACT_STS_MILESTONES: dict[str, str] = {
@@ -160,7 +164,7 @@ class Interchange:
     unit: str
     message_count: int = 0
     group_count: int = 0
-    events: list[NormalizedEvent] = field(default_factory=list)
+    events: list[Parsed] = field(default_factory=list)
 
 
 class _EnvelopeWalker:
@@ -228,7 +232,9 @@ class _EnvelopeWalker:
         if problem:
             self._error(problem[0], problem[1], message.unit)
             return
-        events, errors = parse_message(message, self.separators.terminator)
+        events, errors = parse_message(
+            message, self.separators.terminator, _interchange_issued(self.interchange)
+        )
         self.result.errors.extend(errors)
         if self.interchange is not None:
             self.interchange.events.extend(events)
@@ -249,7 +255,11 @@ class _EnvelopeWalker:
             reason = f"UNZ02 {control!r} does not match UNB05 {interchange.header.value(5)!r}"
             self._reject(reason, trailer.at(2), interchange)
         else:
-            self.result.events.extend(interchange.events)
+            for event in interchange.events:
+                if isinstance(event, UnplacedEvent):
+                    self.result.unplaced.append(event)
+                else:
+                    self.result.events.append(event)
 
     def _reject(self, reason: str, position: str, interchange: Interchange) -> None:
         discarded = len(interchange.events)
@@ -328,16 +338,59 @@ def _group_statuses(body: list[EdiSegment]) -> tuple[list[EdiSegment], list[Stat
     return message_level, statuses
 
 
+def _interchange_issued(interchange: Interchange | None) -> str | None:
+    """UNB S004, the interchange's preparation date and time (YYMMDD or CCYYMMDD, HHMM), as
+    sent: the sender's local time, without a zone."""
+    if interchange is None:
+        return None
+    date_text, time_text = interchange.header.value(4, 0), interchange.header.value(4, 1)
+    if len(date_text) == 6 and date_text.isdigit():
+        date_text = "20" + date_text
+    if len(date_text) != 8 or not date_text.isdigit():
+        return None
+    if len(time_text) != 4 or not time_text.isdigit():
+        return None
+    try:
+        return _digits_to_datetime(date_text + time_text, "203", date_text).isoformat()
+    except ParseError:
+        return None
+
+
+def _message_issued(
+    message_level: list[EdiSegment], interchange_issued: str | None
+) -> tuple[datetime | None, dict]:
+    """The message's own issue time: DTM 137 (document date/time) at message level, aware
+    where it says its zone (205, or 303/304 in UTC); else what was sent, kept unplaced."""
+    extra: dict = {}
+    dtm = next((s for s in message_level if s.tag == "DTM" and s.value(1) == "137"), None)
+    if dtm is not None:
+        try:
+            naive, zone, _ = parse_dtm_value(dtm.value(1, 1), dtm.value(1, 2))
+        except ParseError:
+            naive, zone = None, None
+        if naive is not None and zone is not None:
+            return naive.replace(tzinfo=zone).astimezone(UTC), extra
+        if naive is not None:
+            extra["issued_local"] = naive.isoformat()
+            return None, extra
+    if interchange_issued:
+        extra["issued_local"] = interchange_issued
+    return None, extra
+
+
 def parse_message(
-    message: Message, terminator: str
-) -> tuple[list[NormalizedEvent], list[ParseError]]:
+    message: Message, terminator: str, interchange_issued: str | None = None
+) -> tuple[list[Parsed], list[ParseError]]:
     message_level, statuses = _group_statuses(message.body)
     consignments = [s.value(2) for s in message.body if s.tag == "CNI" and s.value(2)]
-    events: list[NormalizedEvent] = []
+    issued = _message_issued(message_level, interchange_issued)
+    events: list[Parsed] = []
     errors: list[ParseError] = []
     for status in statuses:
         try:
-            events.append(_build_event(status, message_level, consignments, terminator))
+            events.append(
+                _build_event(status, message_level, consignments, terminator, message.unit, issued)
+            )
         except ParseError as error:
             errors.append(error.with_context(status.sts.at(), message.unit))
     if not statuses:
@@ -379,7 +432,9 @@ def _build_event(
     message_level: list[EdiSegment],
     consignments: list[str],
     terminator: str,
-) -> NormalizedEvent:
+    unit: str,
+    issued: tuple[datetime | None, dict],
+) -> Parsed:
     parent_segments = [status.parent.header, *status.parent.segments] if status.parent else []
     candidates = (
         _references_in(status.segments)
@@ -394,28 +449,51 @@ def _build_event(
     location_segment = _pick_location(status.segments, parent_segments, message_level)
     locode, location = _location_of(location_segment)
     dtm, classifier = _pick_date(status)
-    occurred_at, tz_unknown, tz_extra = _occurred_at(dtm, locode)
+    naive, zone, zone_label = _local_time(dtm, locode)
     extra = _status_extra(status, dtm, location_segment)
-    extra.update(tz_extra)
+    if zone_label:
+        extra["zone_indicator"] = zone_label
+    issued_at, issued_extra = issued
+    extra.update(issued_extra)
     if code not in EDIFACT_STS_MILESTONES:
         extra["unknown_code"] = True
     milestone = map_code(code, {"classifier": classifier})
     reference_kind, reference = references[0]
-    return NormalizedEvent(
-        standard="edifact",
-        reference=reference,
-        reference_kind=reference_kind,
-        references=references,
-        code=code,
-        milestone=milestone,
-        occurred_at=occurred_at,
-        tz_unknown=tz_unknown,
-        location=location,
-        classifier=classifier,
-        dedupe_key=edi_dedupe_key("edifact", reference, code, occurred_at, location, classifier),
-        raw="".join(s.text + terminator for s in [status.sts, *status.segments]),
-        extra=extra,
-    )
+    raw = "".join(s.text + terminator for s in [status.sts, *status.segments])
+
+    def build(occurred_at: datetime) -> NormalizedEvent:
+        # extra is this event's own dict (built above for it alone)
+        extra["tz_offset"] = _format_offset(occurred_at.utcoffset() or timedelta(0))
+        return NormalizedEvent(
+            standard="edifact",
+            reference=reference,
+            reference_kind=reference_kind,
+            references=references,
+            code=code,
+            milestone=milestone,
+            occurred_at=occurred_at,
+            tz_unknown=False,
+            location=location,
+            classifier=classifier,
+            dedupe_key=edi_dedupe_key(
+                "edifact", reference, code, occurred_at, location, classifier
+            ),
+            raw=raw,
+            extra=extra,
+            issued_at=issued_at,
+        )
+
+    if zone is not None:
+        try:
+            return build(localize(naive, zone))
+        except LocalTimeError as error:
+            raise ParseError(error.message, dtm.at(1)) from None
+    if location is None:
+        raise ParseError(
+            "DTM time has no UTC offset and the status has no location (LOC) to place it",
+            dtm.at(1),
+        )
+    return UnplacedEvent(location, naive, dtm.at(1), unit, build, reference)
 
 
 def _pick_date(status: StatusGroup) -> tuple[EdiSegment, str]:
@@ -454,24 +532,16 @@ def _location_of(segment: EdiSegment | None) -> tuple[str | None, str | None]:
     return None, name or segment.value(2) or None
 
 
-def _occurred_at(dtm: EdiSegment, locode: str | None) -> tuple[datetime, bool, dict]:
+def _local_time(
+    dtm: EdiSegment, locode: str | None
+) -> tuple[datetime, ZoneInfo | timezone | None, str]:
+    """The DTM date/time, its zone (stated, else the UN/LOCODE's) and the zone indicator."""
     value, format_code = dtm.value(1, 1), dtm.value(1, 2)
     try:
         naive, zone, zone_label = parse_dtm_value(value, format_code)
-        if zone is None:
-            zone = zone_for_locode(locode)
-        occurred_at, tz_unknown = resolve_local(naive, zone)
     except ParseError as error:
         raise error.with_context(dtm.at(1)) from None
-    except LocalTimeError as error:
-        raise ParseError(error.message, dtm.at(1)) from None
-    extra: dict = {}
-    if zone_label:
-        extra["zone_indicator"] = zone_label
-    if not tz_unknown:
-        offset = occurred_at.utcoffset() or timedelta(0)
-        extra["tz_offset"] = _format_offset(offset)
-    return occurred_at, tz_unknown, extra
+    return naive, zone if zone is not None else zone_for_locode(locode), zone_label
 
 
 def _format_offset(offset: timedelta) -> str:

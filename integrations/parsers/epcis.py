@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .base import Format, NormalizedEvent, ParseError, ParseResult, unique_references
@@ -240,6 +240,9 @@ def _parse_event(event: Any, path: str) -> NormalizedEvent:
     )
     event_id = text_or_none(event.get("eventID"))
     reference_kind, reference = references[0]
+    # Where it happened, as sent: the business location, else the read point (SGLN URNs or
+    # GS1 Digital Link URIs; the pipeline resolves them to the tenant's registered places).
+    location = text_or_none(extra.get("biz_location")) or text_or_none(extra.get("read_point"))
     return NormalizedEvent(
         standard="epcis",
         reference=reference,
@@ -249,12 +252,26 @@ def _parse_event(event: Any, path: str) -> NormalizedEvent:
         milestone=milestone,
         occurred_at=occurred_at,
         tz_unknown=False,
-        location=None,
+        location=location,
         classifier="ACT",
         dedupe_key=event_id or sha256_of(event),
         raw=canonical_json(event),
         extra=extra,
+        issued_at=_record_time(event, path),
     )
+
+
+def _record_time(event: dict, path: str) -> datetime | None:
+    """recordTime: when the capturing system recorded the event (its issue time), in UTC;
+    None when absent or without an offset (it is informational: never a reason to fail)."""
+    value = event.get("recordTime")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_iso_datetime(value, f"{path}.recordTime")
+    except ParseError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
 # --- registration (integrations.formats) ---------------------------------------------------

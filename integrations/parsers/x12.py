@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shipments.zones import LocalTimeError, resolve_local, x12_time_code_zone, zone_for_place
+from shipments.zones import LocalTimeError, localize, x12_time_code_zone, zone_for_place
 
 from .base import (
     Format,
     NormalizedEvent,
     ParseError,
     ParseResult,
+    UnplacedEvent,
     decode_text,
     edi_dedupe_key,
     leading_bytes,
     unique_references,
 )
+
+Parsed = NormalizedEvent | UnplacedEvent
 
 # AT7-01 status codes (digest section 1.3).
 X12_AT7_MILESTONES: dict[str, str] = {
@@ -90,7 +94,8 @@ class Group:
     header: Segment
     unit: str
     set_count: int = 0
-    events: list[NormalizedEvent] = field(default_factory=list)
+    events: list[Parsed] = field(default_factory=list)
+    issued_local: str | None = None  # GS04/GS05, read once per group
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Interchange:
     header: Segment
     unit: str
     group_count: int = 0
-    events: list[NormalizedEvent] = field(default_factory=list)
+    events: list[Parsed] = field(default_factory=list)
 
 
 @dataclass
@@ -182,6 +187,13 @@ class _EnvelopeWalker:
         self._abandon_interchange("end of input")
         return self.result
 
+    def _accept(self, events: list[Parsed]) -> None:
+        for event in events:
+            if isinstance(event, UnplacedEvent):
+                self.result.unplaced.append(event)
+            else:
+                self.result.events.append(event)
+
     def _error(self, reason: str, position: str | None, unit: str | None) -> None:
         self.result.errors.append(ParseError(reason, position, unit))
 
@@ -208,6 +220,7 @@ class _EnvelopeWalker:
             return
         self.interchange.group_count += 1
         self.group = Group(segment, f"{self.interchange.unit} / GS {segment.element(6)}")
+        self.group.issued_local = _group_issued(segment)
 
     def _open_set(self, segment: Segment) -> None:
         self._abandon_set(f"new ST at segment {segment.index}")
@@ -227,7 +240,8 @@ class _EnvelopeWalker:
         if problem:
             self._error(problem[0], problem[1], transaction.unit)
             return
-        events, errors = parse_transaction(transaction, self.terminator)
+        issued = self.group.issued_local if self.group else None
+        events, errors = parse_transaction(transaction, self.terminator, issued)
         self.result.errors.extend(errors)
         if self.group is not None:
             self.group.events.extend(events)
@@ -266,7 +280,7 @@ class _EnvelopeWalker:
             reason = f"IEA02 {control!r} does not match ISA13 {expected_control!r}"
             self._reject_unit(reason, trailer.at(2), interchange.unit, len(interchange.events))
         else:
-            self.result.events.extend(interchange.events)
+            self._accept(interchange.events)
 
     def _reject_unit(self, reason: str, position: str, unit: str, discarded: int) -> None:
         self._error(f"{reason}; unit rejected ({discarded} events discarded)", position, unit)
@@ -305,6 +319,29 @@ class _EnvelopeWalker:
             self.interchange = None
 
 
+def _group_issued(header: Segment) -> str | None:
+    """GS04/GS05, the functional group's date and time, as sent: the sender's clock, with no
+    zone (so never an ``issued_at``; see README, "Issue times")."""
+    date_text, time_text = header.element(4), header.element(5)
+    if len(date_text) != 8 or not date_text.isdigit():
+        return None
+    if len(time_text) not in (4, 6, 7, 8) or not time_text.isdigit():
+        return None
+    padded = time_text.ljust(6, "0")
+    try:
+        moment = datetime(
+            int(date_text[:4]),
+            int(date_text[4:6]),
+            int(date_text[6:]),
+            int(padded[:2]),
+            int(padded[2:4]),
+            int(padded[4:6]),
+        )
+    except ValueError:
+        return None
+    return moment.isoformat()
+
+
 def _same_number(text: str, expected: int) -> bool:
     return text.isdigit() and int(text) == expected
 
@@ -331,8 +368,8 @@ def _set_control_problem(transaction: TransactionSet, trailer: Segment) -> tuple
 
 
 def parse_transaction(
-    transaction: TransactionSet, terminator: str
-) -> tuple[list[NormalizedEvent], list[ParseError]]:
+    transaction: TransactionSet, terminator: str, issued_local: str | None = None
+) -> tuple[list[Parsed], list[ParseError]]:
     """One 214 transaction set → events (one per AT7) and per-AT7 errors."""
     b10 = next((s for s in transaction.body if s.tag == "B10"), None)
     if b10 is None:
@@ -344,10 +381,12 @@ def parse_transaction(
         error = ParseError("B10 carries no shipment identification", b10.at(2), transaction.unit)
         return [], [error]
     header_refs, loops = _split_loops(transaction.body)
-    events: list[NormalizedEvent] = []
+    events: list[Parsed] = []
     errors: list[ParseError] = []
     base_refs = _b10_references(b10) + [r for s in header_refs if (r := _l11_reference(s))]
     carrier = _carrier_extra(b10)
+    if issued_local:
+        carrier["issued_local"] = issued_local
     set_references = unique_references(primary, base_refs)  # for loops without their own L11
     for loop in loops:
         loop_refs = [r for s in loop.references if (r := _l11_reference(s))]
@@ -356,7 +395,9 @@ def parse_transaction(
         )
         for status in loop.statuses:
             try:
-                events.append(_build_event(status, loop, carrier, references, terminator))
+                events.append(
+                    _build_event(status, loop, carrier, references, terminator, transaction.unit)
+                )
             except ParseError as error:
                 errors.append(error.with_context(status.at7.at(0), transaction.unit))
     return events, errors
@@ -423,11 +464,15 @@ def _build_event(
     carrier: dict,
     references: tuple[tuple[str, str], ...],
     terminator: str,
-) -> NormalizedEvent:
+    unit: str,
+) -> Parsed:
     at7, ms1, ms2 = status.at7, status.ms1, status.ms2
     code, classifier, milestone, extra = _status_semantics(at7)
-    occurred_at, tz_unknown = _occurred_at(at7, ms1)
-    location = ms1.element(1) or None if ms1 else None
+    naive, zone = _local_time(at7, ms1)
+    location = ms1_location(ms1)
+    # The dedupe key keeps MS101 alone, as before MS1 was kept whole: a message stored
+    # earlier and replayed now still records each of its events once.
+    key_location = (ms1.element(1) or None) if ms1 else None
     if ms1 is not None:
         extra.update(_location_extra(ms1))
     if ms2 is not None:
@@ -436,24 +481,49 @@ def _build_event(
     if loop.lx is not None:
         extra["lx"] = loop.lx.element(1)
     extra["time_code"] = at7.element(7) or None
-    if tz_unknown:
-        extra["tz_unknown_reason"] = "no time code and location zone could not be resolved"
     reference_kind, reference = references[0]
-    return NormalizedEvent(
-        standard="x12",
-        reference=reference,
-        reference_kind=reference_kind,
-        references=references,
-        code=code,
-        milestone=milestone,
-        occurred_at=occurred_at,
-        tz_unknown=tz_unknown,
-        location=location,
-        classifier=classifier,
-        dedupe_key=edi_dedupe_key("x12", reference, code, occurred_at, location, classifier),
-        raw=_raw_text(status, terminator),
-        extra=extra,
-    )
+    raw = _raw_text(status, terminator)
+
+    def build(occurred_at: datetime) -> NormalizedEvent:
+        return NormalizedEvent(
+            standard="x12",
+            reference=reference,
+            reference_kind=reference_kind,
+            references=references,
+            code=code,
+            milestone=milestone,
+            occurred_at=occurred_at,
+            tz_unknown=False,
+            location=location,
+            classifier=classifier,
+            dedupe_key=edi_dedupe_key(
+                "x12", reference, code, occurred_at, key_location, classifier
+            ),
+            raw=raw,
+            extra=extra,
+        )
+
+    if zone is not None:
+        try:
+            return build(localize(naive, zone))
+        except LocalTimeError as error:
+            raise ParseError(error.message, at7.at(6)) from None
+    if location is None:
+        raise ParseError(
+            "AT7 time has no time code (AT7-07) and no location (MS1) to place it", at7.at(7)
+        )
+    return UnplacedEvent(location, naive, at7.at(0), unit, build, reference)
+
+
+def ms1_location(ms1: Segment | None) -> str | None:
+    """The whole MS1 place as sent: "CITY, ST, CC" (empty parts dropped); the postal code
+    (MS108) stands in for the city where there is none ("98101, US")."""
+    if ms1 is None:
+        return None
+    city = ms1.element(1)
+    state = ms1.element(2)
+    parts = [city or ("" if state else ms1.element(8)), state, ms1.element(3)]
+    return ", ".join(part for part in parts if part) or None
 
 
 def _raw_text(status: StatusBlock, terminator: str) -> str:
@@ -488,18 +558,16 @@ def _status_semantics(at7: Segment) -> tuple[str, str, str, dict]:
     )
 
 
-def _occurred_at(at7: Segment, ms1: Segment | None) -> tuple[datetime, bool]:
+def _local_time(at7: Segment, ms1: Segment | None) -> tuple[datetime, ZoneInfo | timezone | None]:
+    """The AT7 date/time and its zone: the time code (AT7-07), else MS1's place."""
     naive = _naive_datetime(at7)
     try:
         zone = x12_time_code_zone(at7.element(7))
     except LocalTimeError as error:
         raise ParseError(error.message, at7.at(7)) from None
     if zone is None and ms1 is not None:
-        zone = zone_for_place(ms1.element(1), ms1.element(2), ms1.element(3), ms1.element(8))
-    try:
-        return resolve_local(naive, zone)
-    except LocalTimeError as error:
-        raise ParseError(error.message, at7.at(6)) from None
+        zone = zone_for_place(ms1.element(1), ms1.element(2), ms1.element(3))
+    return naive, zone
 
 
 def _naive_datetime(at7: Segment) -> datetime:

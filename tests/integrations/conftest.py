@@ -7,6 +7,7 @@ import pytest
 from config.celery import app
 from milestones.services import templates_install_defaults
 from tenancy.context import tenant_context
+from tests.shipments.places_fixtures import place_registry  # noqa: F401  (fixture)
 
 
 @pytest.fixture

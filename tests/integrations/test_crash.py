@@ -94,8 +94,13 @@ class Worker:
                 pids.append(int(stat.parent.name))
         return pids
 
-    def kill_pool_process(self) -> bool:
+    def kill_pool_process(self, wait_s: float = 20.0) -> bool:
+        # A busy machine can take seconds to start the pool: wait for a child to kill.
+        deadline = time.monotonic() + wait_s
         children = self.children()
+        while not children and time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(0.2)
+            children = self.children()
         if not children:
             return False
         os.kill(random.choice(children), signal.SIGKILL)

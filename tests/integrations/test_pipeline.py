@@ -16,14 +16,14 @@ from tenancy.context import tenant_context
 from tenancy.services import api_key_issue
 from tests.access import covers_url
 from tests.integrations.factories import IntegrationFactory
-from tests.shared_examples import EXAMPLES
 from tests.shipments.factories import ShipmentFactory, events_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("config.urls")]
 
 FIXTURES = Path(__file__).resolve().parent / "parsers" / "fixtures"
 X12 = FIXTURES / "x12_214_multi.edi"
-DCSA = EXAMPLES / "dcsa" / "tnt-v2.2-events-response.json"
+# DCSA 2.2 events of our own (a booking confirmed, gated in, estimated then arrived).
+DCSA = Path(__file__).resolve().parent / "fixtures" / "dcsa_v22_events.json"
 
 X12_SMALL = (
     b"ISA*00*          *00*          *ZZ*CARRIER        *ZZ*MILEPOST       *260308*1200*U*00401"

@@ -11,6 +11,7 @@ import pytest
 from shipments.services import NewEvent, shipment_create
 from tenancy.context import tenant_context
 from tenancy.services import tenant_create
+from tests.shipments.places_fixtures import place_registry  # noqa: F401  (fixture)
 from tests.tenancy.factories import UserFactory
 
 BOOKED = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)

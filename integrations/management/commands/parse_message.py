@@ -29,8 +29,10 @@ def run(path: str, fmt: str = "auto") -> tuple[str, str, int]:
         result = parse(data, fmt)
     except ParseError as error:
         return "", format_error(error) + "\n", 1
-    if result.errors:
-        lines = [format_error(error) for error in result.errors]
+    # A local time whose place only a tenant place could give a zone: no database here.
+    unplaced = [ParseError(u.reason, u.position, u.unit) for u in result.unplaced]
+    if result.errors or unplaced:
+        lines = [format_error(error) for error in [*result.errors, *unplaced]]
         return "", "\n".join(lines) + "\n", 1
     events = [event.to_contract() for event in result.events]
     return json.dumps(events, indent=2, ensure_ascii=False) + "\n", "", 0

@@ -2,11 +2,28 @@
 
 from pathlib import Path
 
-from tests.shared_examples import EXAMPLES, REPO_ROOT, example_bytes
+from tests.shared_examples import (
+    MISSING,
+    REPO_ROOT,
+    example_bytes,
+    example_params,
+    example_path,
+    require,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-__all__ = ["EXAMPLES", "FIXTURES", "REPO_ROOT", "contracts", "example_bytes", "fixture_bytes"]
+__all__ = [
+    "FIXTURES",
+    "MISSING",
+    "REPO_ROOT",
+    "contracts",
+    "example_bytes",
+    "example_params",
+    "example_path",
+    "fixture_bytes",
+    "require",
+]
 
 
 def fixture_bytes(name: str) -> bytes:

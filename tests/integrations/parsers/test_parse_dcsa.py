@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -169,10 +170,23 @@ def test_unknown_enum_rejected_sibling_kept():
     assert result.errors[0].position == "$[0].eventClassifierCode"
 
 
-def test_naive_datetime_resolved_from_locode_or_unknown():
+def test_naive_datetime_resolved_from_locode_coordinates_or_held_back():
     created = "2026-07-02T00:00:00Z"
     result = _parse([_event(eventDateTime="2026-07-01T09:00:00", eventCreatedDateTime=created)])
     assert result.events[0].occurred_at.isoformat() == "2026-07-01T09:00:00+02:00"
+    assert result.events[0].issued_at.isoformat() == "2026-07-02T00:00:00+00:00"
+    # No UN/LOCODE: the coordinates tell the zone (Savannah, GA).
+    at_coordinates = {"latitude": 32.08, "longitude": -81.09}
+    result = _parse(
+        [
+            _event(
+                eventDateTime="2026-07-01T09:00:00",
+                eventCreatedDateTime=created,
+                eventLocation=at_coordinates,
+            )
+        ]
+    )
+    assert result.events[0].occurred_at.isoformat() == "2026-07-01T09:00:00-04:00"
     result = _parse(
         [
             _event(
@@ -180,7 +194,23 @@ def test_naive_datetime_resolved_from_locode_or_unknown():
             )
         ]
     )
-    assert result.events[0].tz_unknown is True
+    assert result.events == []
+    assert result.errors[0].reason == (
+        "eventDateTime has no UTC offset and the event has no location to place it"
+    )
+    result = _parse(
+        [
+            _event(
+                eventDateTime="2026-07-01T09:00:00",
+                eventCreatedDateTime=created,
+                eventLocation={"UNLocationCode": "ZZABC"},
+            )
+        ]
+    )
+    [unplaced] = result.unplaced
+    assert unplaced.reason == "time zone of ZZABC unknown"
+    placed = unplaced.build(datetime(2026, 7, 1, 7, 0, tzinfo=UTC))
+    assert placed.location == "ZZABC" and placed.issued_at is not None
 
 
 def test_missing_id_uses_hash_and_is_stable():
@@ -222,3 +252,71 @@ def test_detection():
     assert detect_format(example_bytes("dcsa/tnt-v3.0.0-beta1-retracted-event.json")) == "dcsa"
     with pytest.raises(ParseError):
         detect_format(b'{"hello": "world"}')
+
+
+def test_drafts_without_the_code_suffix_are_read_by_shape():
+    """Some DCSA 3.0 drafts drop the ``…Code`` suffix and spell document types out."""
+    body = {
+        "events": [
+            {
+                "eventID": "draft-1",
+                "eventDateTime": "2026-01-16T11:30:00Z",
+                "eventCreatedDateTime": "2026-01-16T11:35:00Z",
+                "eventClassification": {
+                    "eventType": "TRANSPORT",
+                    "eventClassifier": "ACT",
+                    "transportEventType": "DEPA",
+                },
+                "eventLocation": {"UNLocation": "GBSOU", "facilityType": "POTE"},
+                "shipmentDetails": {
+                    "documentReference": {"type": "BOOKING", "reference": "ABC709951"},
+                    "additionalDocumentReferences": [
+                        {"type": "TRANSPORT_DOCUMENT", "reference": "HHL71800000"}
+                    ],
+                },
+            },
+            {
+                "eventID": "draft-2",
+                "eventDateTime": "2026-01-15T09:00:00Z",
+                "eventCreatedDateTime": "2026-01-15T09:01:00Z",
+                "eventClassification": {
+                    "eventType": "SHIPMENT",
+                    "eventClassifier": "ACT",
+                    "shipmentEventType": "CONF",
+                },
+                "shipmentDetails": {
+                    "documentReference": {"type": "BOOKING", "reference": "ABC709951"}
+                },
+            },
+        ]
+    }
+    result = _parse(body)
+    assert result.errors == []
+    departed, confirmed = result.events
+    assert (departed.code, departed.milestone, departed.classifier) == ("DEPA", "departed", "ACT")
+    assert departed.location == "GBSOU"
+    assert departed.extra["facility_type_code"] == "POTE"
+    assert departed.references == (
+        ("booking", "ABC709951"),
+        ("transport_document", "HHL71800000"),
+    )
+    assert departed.issued_at.isoformat() == "2026-01-16T11:35:00+00:00"
+    assert (confirmed.reference_kind, confirmed.milestone) == ("booking", "order_created")
+    # The same event with the suffixes parses to the same thing.
+    suffixed = json.loads(json.dumps(body))
+    suffixed["events"][0]["eventClassification"] = {
+        "eventTypeCode": "TRANSPORT",
+        "eventClassifierCode": "ACT",
+        "transportEventTypeCode": "DEPA",
+    }
+    suffixed["events"][0]["eventLocation"] = {"UNLocationCode": "GBSOU", "facilityTypeCode": "POTE"}
+    again = _parse(suffixed).events[0]
+    assert (again.code, again.location, again.references) == (
+        departed.code,
+        departed.location,
+        departed.references,
+    )
+    bad = json.loads(json.dumps(body))
+    bad["events"][0]["eventClassification"]["eventClassifier"] = "MAYBE"
+    [error] = _parse(bad).errors
+    assert error.position == "$.events[0].eventClassification.eventClassifier"

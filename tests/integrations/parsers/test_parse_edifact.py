@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from integrations.formats import parse
@@ -30,16 +32,25 @@ def test_una_file_two_messages_cni_and_eqd_parents():
         ("CONS-0001", "12", "customs_cleared", "2026-04-03T12:00:00+00:00", "USNYC", "ACT"),
         ("CONS-0001", "20", "estimated", "2026-04-10T18:00:00-07:00", "USLAX", "EST"),
         ("CONS-0002", "21", "delivered", "2026-04-11T00:00:00-05:00", "USCHI", "ACT"),
-        ("CONS-0002", "99", "other", "2026-04-11T15:30:00", "ZZXXX", "ACT"),
         # STS under the equipment-centred group (D.21A) before the CNI group
         ("CONS-0003", "29", "arrived", "2026-11-01T10:30:00-06:00", "USHOU", "ACT"),
         ("CONS-0003", "6", "estimated", "2026-04-15T08:00:00+10:00", "AUSYD", "PLN"),
     ]
     assert all(c["reference_kind"] == "consignment" for c in contracts(result))
+    # DTM 203 at a UN/LOCODE no data places: never guessed, held back for the pipeline.
+    [unplaced] = result.unplaced
+    assert (unplaced.place, unplaced.reference) == ("ZZXXX", "CONS-0002")
+    assert unplaced.local_time.isoformat() == "2026-04-11T15:30:00"
+    assert unplaced.reason == "time zone of ZZXXX unknown"
+    assert unplaced.unit == "UNB REF001 / UNH 1"
 
 
 def test_references_extra_and_unknown_code():
-    events = parse(fixture_bytes("edifact_iftsta_una.edi")).events
+    result = parse(fixture_bytes("edifact_iftsta_una.edi"))
+    events = result.events
+    placed = result.unplaced[0].build(datetime(2026, 4, 11, 15, 30, tzinfo=UTC))
+    assert placed.extra["unknown_code"] is True
+    assert placed.occurred_at.isoformat() == "2026-04-11T15:30:00+00:00"
     assert events[0].references == (
         ("consignment", "CONS-0001"),
         ("bill_of_lading", "BL123456"),
@@ -49,9 +60,7 @@ def test_references_extra_and_unknown_code():
     assert events[0].extra["tz_offset"] == "+02:00"
     assert events[3].extra["reason_codes"] == ["WEA"]
     assert events[3].extra["free_text"] == ["WEATHER DELAY: STORM'S EDGE"]
-    assert events[5].extra["unknown_code"] is True
-    assert events[5].tz_unknown is True
-    assert events[6].references == (("consignment", "CONS-0003"), ("container", "TGHU7654321"))
+    assert events[5].references == (("consignment", "CONS-0003"), ("container", "TGHU7654321"))
     assert events[4].references[1] == ("booking", "BKG-2002")
     assert events[0].raw.startswith("STS+1+24'RFF+BM:BL123456'DTM+334:202604020845?+0200:205'")
 
@@ -91,7 +100,7 @@ def test_wrong_unt_count_rejects_message_keeps_sibling():
 def test_unt_reference_mismatch():
     result = parse(_una().replace("UNT+12+2'", "UNT+12+7'").encode())
     assert "UNT02 '7' does not match UNH01 '2'" in result.errors[0].reason
-    assert len(result.events) == 6
+    assert (len(result.events), len(result.unplaced)) == (5, 1)
 
 
 def test_wrong_unz_count_rejects_interchange():
@@ -112,7 +121,7 @@ def test_truncated_message():
 def test_impossible_date_rejects_that_status_only():
     text = _una().replace("DTM+334:20260411:102", "DTM+334:20260230:102")
     result = parse(text.encode())
-    assert len(result.events) == 7
+    assert (len(result.events), len(result.unplaced)) == (6, 1)
     error = result.errors[0]
     assert error.reason.startswith("impossible date/time '20260230'")
     assert error.unit == "UNB REF001 / UNH 1"

@@ -21,20 +21,37 @@ def test_multi_interchange_events_exact():
         for c in contracts(result)
     ]
     assert got == [
-        ("SHIP001", "AF", "picked_up", "2026-03-08T01:30:00-05:00", "Chicago", "ACT"),
+        ("SHIP001", "AF", "picked_up", "2026-03-08T01:30:00-05:00", "Chicago, IL, US", "ACT"),
         # no time code: local Chicago time just after the US DST start
-        ("SHIP001", "X4", "arrived", "2026-03-08T03:30:00-05:00", "Chicago", "ACT"),
-        ("SHIP001", "P1", "departed", "2026-03-08T04:45:00-04:00", "Indianapolis", "ACT"),
-        ("SHIP002", "X1", "arrived", "2026-03-15T10:00:00-05:00", "Dallas", "ACT"),  # 20 = UTC-5
-        ("SHIP002", "AB", "other", "2026-03-16T08:00:00-06:00", "Dallas", "PLN"),  # CS fixed
+        ("SHIP001", "X4", "arrived", "2026-03-08T03:30:00-05:00", "Chicago, IL, US", "ACT"),
+        ("SHIP001", "P1", "departed", "2026-03-08T04:45:00-04:00", "Indianapolis, IN, US", "ACT"),
+        (
+            "SHIP002",
+            "X1",
+            "arrived",
+            "2026-03-15T10:00:00-05:00",
+            "Dallas, TX, US",
+            "ACT",
+        ),  # 20 = UTC-5
+        (
+            "SHIP002",
+            "AB",
+            "other",
+            "2026-03-16T08:00:00-06:00",
+            "Dallas, TX, US",
+            "PLN",
+        ),  # CS fixed
         ("SHIP002", "ZZ", "other", "2026-03-16T15:00:00+00:00", None, "ACT"),
         ("SHIP002", "AG", "estimated", "2026-03-17T12:00:00-07:00", None, "EST"),  # PT + DST
-        ("SHIP002", "D1", "delivered", "2026-03-18T09:15:30-04:00", "Dallas", "ACT"),  # ED
-        ("SHIP003", "CT", "customs_cleared", "2026-11-01T03:00:00-08:00", "Seattle", "ACT"),
-        ("SHIP003", "X6", "out_for_delivery", "2026-11-02T08:00:00-08:00", None, "ACT"),  # ZIP
-        ("SHIP004", "XB", "order_created", "2026-03-01T09:00:00-12:00", "Memphis", "ACT"),
+        ("SHIP002", "D1", "delivered", "2026-03-18T09:15:30-04:00", "Dallas, TX, US", "ACT"),  # ED
+        ("SHIP003", "CT", "customs_cleared", "2026-11-01T03:00:00-08:00", "Seattle, WA, US", "ACT"),
+        ("SHIP004", "XB", "order_created", "2026-03-01T09:00:00-12:00", "Memphis, TN, US", "ACT"),
     ]
     assert all(c["reference_kind"] == "shipment_id" for c in contracts(result))
+    # MS1 with only a ZIP code and the country: no packaged data maps ZIP codes to zones.
+    [unplaced] = result.unplaced
+    assert (unplaced.place, unplaced.reference) == ("98101, US", "SHIP003")
+    assert unplaced.local_time.isoformat() == "2026-11-02T08:00:00"
 
 
 def test_multi_interchange_dst_errors_keep_siblings():
@@ -62,7 +79,6 @@ def test_references_extra_and_flags():
     assert "MS1*Chicago*IL*US~" in first.raw
     assert events[4].extra["appointment_code"] == "AB"
     assert events[5].extra["unknown_code"] is True
-    assert first.tz_unknown is False
     assert len({e.dedupe_key for e in events}) == len(events)
 
 
@@ -73,23 +89,25 @@ def test_dedupe_key_stable_across_resend():
     assert [e.dedupe_key for e in first] == [e.dedupe_key for e in second]
 
 
-def test_pipe_separator_newline_terminator_and_tz_unknown():
+def test_pipe_separator_newline_terminator_and_no_zone():
     result = parse(fixture_bytes("x12_214_pipe_newline.edi"))
-    assert result.errors == []
     got = [(c["code"], c["occurred_at"], c["location"]) for c in contracts(result)]
     assert got == [
-        ("X3", "2026-10-25T01:30:00+00:00", "Rotterdam"),
-        ("X1", "2026-06-01T14:00:00", None),
-        ("D1", "2026-03-29T03:30:00+02:00", "Amsterdam"),  # EU DST start
-        ("X5", "2026-10-25T03:30:00+01:00", "Amsterdam"),  # EU DST end
+        ("X3", "2026-10-25T01:30:00+00:00", "Rotterdam, NL"),
+        ("D1", "2026-03-29T03:30:00+02:00", "Amsterdam, NL"),  # EU DST start
+        ("X5", "2026-10-25T03:30:00+01:00", "Amsterdam, NL"),  # EU DST end
     ]
-    assert result.events[1].tz_unknown is True
-    assert result.events[1].occurred_at.tzinfo is None
+    # A local time with no time code and no place: nothing to place it by, never guessed.
+    [error] = result.errors
+    assert error.reason == "AT7 time has no time code (AT7-07) and no location (MS1) to place it"
+    assert error.position == "segment 9 (AT7), element 7"
+    assert result.events[0].extra["issued_local"] == "2026-03-08T12:00:00"  # GS04/GS05
+    assert result.events[0].issued_at is None  # GS carries no zone
 
 
 def test_crlf_terminator_variant():
     text = fixture_bytes("x12_214_pipe_newline.edi").replace(b"\n", b"\r\n")
-    assert len(parse(text).events) == 4
+    assert len(parse(text).events) == 3
 
 
 def test_caret_separator_single_line_numeric_offset():
@@ -101,7 +119,7 @@ def test_caret_separator_single_line_numeric_offset():
             "code": "CP",
             "milestone": "picked_up",
             "occurred_at": "2026-07-04T10:15:00+03:00",
-            "location": "Moscow",
+            "location": "Moscow, RU",
             "classifier": "ACT",
         }
     ]

@@ -10,6 +10,7 @@ import threading
 import urllib.parse
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -20,11 +21,10 @@ from shipments.models import Shipment, TrackingEvent
 from shipments.services import shipment_create
 from tenancy.context import tenant_context
 from tests.integrations.netstub import Edge
-from tests.shared_examples import EXAMPLES
 
 pytestmark = pytest.mark.django_db
 
-DCSA_EXAMPLE = EXAMPLES / "dcsa" / "tnt-v2.2-events-response.json"
+DCSA_EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "dcsa_v22_events.json"
 API_KEY = "k-very-secret-123"
 
 
@@ -168,13 +168,15 @@ def test_dcsa_poll_stores_every_page_then_applies_events(
     saved = _reload(acme.tenant, integration)
     assert saved.last_poll_error == "" and saved.last_polled_at is not None
     cursor = json.loads(saved.poll_cursor)
-    assert cursor["since"] == "2021-01-23T12:34:56Z"
+    assert cursor["since"] == "2026-02-21T07:20:00+08:00"  # the newest eventCreatedDateTime
     assert "page" not in cursor
 
     # Next round: only the already-seen boundary events come back, so nothing new is stored.
     again = _poll(acme.tenant, integration, django_capture_on_commit_callbacks)
     assert again["status"] == "polled" and again["messages"] == []
-    assert carrier.requests[-1][1]["eventCreatedDateTime:gte"] == "2021-01-23T12:34:56Z"
+    assert (
+        carrier.requests[-1][1]["eventCreatedDateTime:gte"] == "2026-02-21T07:20:00+08:00"
+    )  # the newest eventCreatedDateTime
     assert len(_messages(acme.tenant)) == 2
 
 

@@ -5,3 +5,10 @@ class NotificationsConfig(AppConfig):
     name = "integrations.notifications"
     label = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from integrations.notifications.actions import NOTIFY
+        from integrations.workflow.actions import register_action
+
+        # Workflow rules can "notify"; the rules engine never imports this app.
+        register_action(NOTIFY)

@@ -277,6 +277,9 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "integrations.models.MessageStatus",
         "ProposalStatusEnum": "integrations.models.ProposalStatus",
         "StopStateEnum": "integrations.models.StopState",
+        "NotificationChannelEnum": "integrations.notifications.models.Channel",
+        "TemplateChannelEnum": "integrations.notifications.serializers.TEMPLATE_CHANNELS",
+        "DeliveryStatusEnum": "integrations.notifications.models.DeliveryStatus",
     },
 }
 

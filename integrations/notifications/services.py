@@ -350,9 +350,14 @@ def _customer_preferences(shipment: Shipment, references: list[str]) -> list[Any
 
 
 def _recipients(
-    *, shipment: Shipment, references: list[str], channel: str, audience: str, milestone: str
+    *,
+    tenant: Tenant,
+    shipment: Shipment,
+    references: list[str],
+    channel: str,
+    audience: str,
+    milestone: str,
 ) -> list[Recipient]:
-    tenant = Tenant.objects.get(pk=current_tenant_id())
     if audience.startswith(ROLE_PREFIX):
         members = Membership.objects.filter(
             role=audience.removeprefix(ROLE_PREFIX), is_active=True
@@ -418,11 +423,9 @@ def _recipients(
     return found
 
 
-def _template_for(topic: str, channel: str, locales: list[str]) -> wording.Wording:
-    rows = {
-        t.locale: t
-        for t in NotificationTemplate.objects.filter(topic=topic, channel=channel, locale__in=locales)
-    }
+def _template_for(
+    rows: Mapping[str, NotificationTemplate], topic: str, channel: str, locales: list[str]
+) -> wording.Wording:
     for locale in locales:
         if locale in rows:
             return wording.Wording(rows[locale].subject, rows[locale].body)
@@ -431,10 +434,7 @@ def _template_for(topic: str, channel: str, locales: list[str]) -> wording.Wordi
     return wording.default_wording(topic, channel, locales)
 
 
-def _eta_window(shipment_id: int, locale: str, zone: str) -> str:
-    from integrations.eta.selectors import predicted_delivery
-
-    prediction = predicted_delivery([shipment_id]).get(shipment_id)
+def _eta_window(prediction: Any, locale: str, zone: str) -> str:
     if prediction is None or prediction.likely is None:
         return "-"
     tz = zoneinfo.ZoneInfo(zone)
@@ -490,7 +490,9 @@ def notifications_send(
         .values_list("kind", "value")
     )
     milestone = _milestone_of(topic, cause)
+    tenant = Tenant.objects.get(pk=current_tenant_id())
     recipients = _recipients(
+        tenant=tenant,
         shipment=shipment,
         references=[value for _, value in references],
         channel=channel,
@@ -499,12 +501,17 @@ def notifications_send(
     )
     if not recipients:
         return []
-    tenant = Tenant.objects.get(pk=current_tenant_id())
+    from integrations.eta.selectors import predicted_delivery
+
+    prediction = predicted_delivery([shipment.pk], now=now).get(shipment.pk)
+    templates = {
+        t.locale: t for t in NotificationTemplate.objects.filter(topic=topic, channel=channel)
+    }
     tracking = _primary_reference(references)
     rows: list[Notification] = []
     for recipient in recipients:
         locales = wording.locale_candidates(recipient.locale, tenant.locale)
-        text = _template_for(topic, channel, locales)
+        text = _template_for(templates, topic, channel, locales)
         token = (
             unsubscribe_token(preference=recipient.preference, channel=channel)
             if recipient.preference is not None and channel in OUTBOUND_CHANNELS
@@ -515,7 +522,7 @@ def notifications_send(
             "tenant_name": tenant.name,
             "tracking_number": tracking,
             "milestone": label.get(locales[0].split("-")[0]) or label.get("en") or milestone,
-            "eta_window": _eta_window(shipment.pk, locales[0], recipient.zone),
+            "eta_window": _eta_window(prediction, locales[0], recipient.zone),
             "eta": shipment.eta.astimezone(zoneinfo.ZoneInfo(recipient.zone)).isoformat()
             if shipment.eta
             else "",
@@ -573,13 +580,13 @@ def notifications_send(
             idempotency_key__in=[r.idempotency_key for r in fresh], created_at=now
         )
     )
-    _after_commit(created)
+    _after_commit(created, now)
     return created
 
 
-def _after_commit(created: list[Notification]) -> None:
+def _after_commit(created: list[Notification], now: datetime) -> None:
     tenant_id = current_tenant_id()
-    due = [n.pk for n in created if n.channel in _SENDERS and n.send_after <= timezone.now()]
+    due = [n.pk for n in created if n.channel in _SENDERS and n.send_after <= now]
     users = sorted({n.user_id for n in created if n.channel == Channel.IN_APP and n.user_id})
     for user_id in users:
         ids = [n.pk for n in created if n.user_id == user_id and n.channel == Channel.IN_APP]

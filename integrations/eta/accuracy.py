@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from integrations.eta.predict import DELIVERY, predict
 from integrations.eta.selectors import lane_transits, rows_from_timeline, transit_lookup
@@ -70,7 +71,7 @@ class AccuracyReport:
     samples: list[Sample]
 
 
-def _delivered_at(summary: dict) -> datetime | None:
+def _delivered_at(summary: dict[str, Any]) -> datetime | None:
     for row in summary.get("rows", ()):
         if row.get("code") == DELIVERY and row.get("actual"):
             at = row["actual"].get("at")

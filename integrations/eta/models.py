@@ -50,4 +50,6 @@ class LaneStat(TenantOwned):
 
     def __str__(self) -> str:
         lane = f"{self.origin_locode or '*'}->{self.destination_locode or '*'}"
-        return f"{self.mode} {self.carrier or '*'} {lane} {self.from_milestone}->{self.to_milestone}"
+        return (
+            f"{self.mode} {self.carrier or '*'} {lane} {self.from_milestone}->{self.to_milestone}"
+        )

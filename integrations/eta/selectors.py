@@ -75,7 +75,9 @@ def tolerances(version_ids: Iterable[int]) -> dict[int, dict[str, tuple[timedelt
     return {v: _TOLERANCES[v] for v in wanted}
 
 
-def rows_from_summary(summary: Mapping[str, Any], defs: Mapping[str, tuple[timedelta, bool]]) -> list[Row]:
+def rows_from_summary(
+    summary: Mapping[str, Any], defs: Mapping[str, tuple[timedelta, bool]]
+) -> list[Row]:
     rows = []
     for item in summary.get("rows", ()):
         actual = item.get("actual") or {}
@@ -100,7 +102,9 @@ def rows_from_summary(summary: Mapping[str, Any], defs: Mapping[str, tuple[timed
     return rows
 
 
-def rows_from_timeline(timeline: engine.Timeline, template: Sequence[engine.MilestoneDef]) -> list[Row]:
+def rows_from_timeline(
+    timeline: engine.Timeline, template: Sequence[engine.MilestoneDef]
+) -> list[Row]:
     defs = {d.code: d for d in template}
     return [
         Row(
@@ -202,7 +206,9 @@ def _fix(row: Mapping[str, Any]) -> PositionFix | None:
     return PositionFix(row["pos_lat"], row["pos_lon"], row["pos_at"], to_lat, to_lon)
 
 
-def shipment_etas(shipment_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, ShipmentEta]:
+def shipment_etas(
+    shipment_ids: Iterable[int], *, now: datetime | None = None
+) -> dict[int, ShipmentEta]:
     """Every remaining milestone's prediction of each shipment (of the current tenant)."""
     now = now or timezone.now()
     ids = list(shipment_ids)
@@ -259,4 +265,3 @@ def predicted_delivery(
 
 def lane_stat_list() -> Any:
     return LaneStat.objects.order_by("mode", "origin_locode", "destination_locode", "carrier")
-

@@ -19,7 +19,7 @@ class PredictionOut(serializers.Serializer[Any]):
         help_text="most likely time against the promise (delivery) or the milestone's "
         "deadline (planned + tolerance); positive = late",
     )
-    source = serializers.ChoiceField(choices=SOURCES)
+    source = serializers.ChoiceField(choices=SOURCES)  # type: ignore[assignment]
     basis = serializers.CharField()
     fallback = serializers.BooleanField(help_text="no history for this lane")
 

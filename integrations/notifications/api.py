@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -30,7 +30,7 @@ from integrations.notifications.serializers import (
     TemplateOut,
     UnsubscribeOut,
 )
-from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, STAFF, TenantAPIView
+from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, TenantAPIView
 from tenancy.api.parsers import JSONParser, query_flag
 from tenancy.api.schema import list_of
 from tenancy.context import tenant_context
@@ -42,32 +42,50 @@ EVERY_ROLE = frozenset(Role.values)
 READ = frozenset({ApiScope.READ})
 WRITE = frozenset({ApiScope.WRITE})
 MAX_LIMIT = selectors.LIST_LIMIT
+ID_MAX = 10**18 - 1  # ids are bigints; the schema says so, larger ones are refused
+
+
+def _id_param(name: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, {"type": "integer", "minimum": 1, "maximum": ID_MAX}, required=False
+    )
 
 
 def _moment(request: Request, name: str) -> datetime | None:
     value = request.query_params.get(name)
-    if not value:
+    if value is None:
         return None
     value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value.strip())  # an unencoded "+01:00"
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise DomainError(
-            f"{name} must be an ISO 8601 time with a UTC offset.", code="invalid_parameter",
+            f"{name} must be an ISO 8601 time with a UTC offset.",
+            code="invalid_parameter",
             field=name,
         ) from None
     if timezone.is_naive(moment):
         raise DomainError(f"{name} needs a UTC offset.", code="invalid_parameter", field=name)
+    try:
+        # PostgreSQL takes offsets up to 15:59 only: compare in UTC.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise DomainError(
+            "That time is out of range.", code="invalid_parameter", field=name
+        ) from None
     return moment
 
 
-def _int(request: Request, name: str, *, default: int | None = None, high: int = 2**62) -> int | None:
+def _int(
+    request: Request, name: str, *, default: int | None = None, high: int = ID_MAX
+) -> int | None:
     value = request.query_params.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= high:
+    if not value.isdigit() or len(value) > 18 or not 1 <= int(value) <= high:
         raise DomainError(
-            f"{name} must be a whole number from 1 to {high}.", code="invalid_parameter",
+            f"{name} must be a whole number from 1 to {high}.",
+            code="invalid_parameter",
             field=name,
         )
     return int(value)
@@ -75,7 +93,7 @@ def _int(request: Request, name: str, *, default: int | None = None, high: int =
 
 def _choice(request: Request, name: str, choices: list[str]) -> str | None:
     value = request.query_params.get(name)
-    if value is None or value == "":
+    if value is None:
         return None
     if value not in choices:
         raise DomainError(
@@ -96,7 +114,7 @@ class PreferenceListView(TenantAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("customer_account", int, required=False),
+            _id_param("customer_account"),
             OpenApiParameter("tracking_number", str, required=False),
         ],
         responses=list_of(PreferenceOut, "NotificationPreferenceList"),
@@ -145,10 +163,12 @@ class DeliveryListView(TenantAPIView):
         parameters=[
             OpenApiParameter("status", str, required=False, enum=DeliveryStatus.values),
             OpenApiParameter("channel", str, required=False, enum=Channel.values),
-            OpenApiParameter("shipment", int, required=False),
+            _id_param("shipment"),
             OpenApiParameter("created_after", OpenApiTypes.DATETIME, required=False),
             OpenApiParameter("created_before", OpenApiTypes.DATETIME, required=False),
-            OpenApiParameter("limit", int, required=False, description=f"1..{MAX_LIMIT}"),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, required=False
+            ),
         ],
         responses=list_of(DeliveryOut, "NotificationDeliveryList"),
         operation_id="notifications_deliveries_list",
@@ -246,7 +266,9 @@ class TemplateDetailView(TenantAPIView):
 
     @extend_schema(responses=TemplateOut, operation_id="notifications_template_retrieve")
     def get(self, request: Request, template_id: int) -> Response:
-        return Response(TemplateOut(self.get_scoped(selectors.template_list(), pk=template_id)).data)
+        return Response(
+            TemplateOut(self.get_scoped(selectors.template_list(), pk=template_id)).data
+        )
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, template_id: int) -> Response:
@@ -290,8 +312,12 @@ class UnsubscribeView(APIView):
             raise services.TokenInvalid("This unsubscribe link is not valid.", field="token")
         return claim, tenant
 
-    @extend_schema(operation_id="notifications_unsubscribe_show", auth=[], parameters=[TOKEN],
-                   responses=UnsubscribeOut)
+    @extend_schema(
+        operation_id="notifications_unsubscribe_show",
+        auth=[],
+        parameters=[TOKEN],
+        responses=UnsubscribeOut,
+    )
     def get(self, request: Request) -> Response:
         claim, tenant = self._claim(request)
         with tenant_context(tenant.pk):
@@ -300,8 +326,13 @@ class UnsubscribeView(APIView):
                 raise services.TokenInvalid("This unsubscribe link is not valid.", field="token")
             return Response(_unsubscribe_out(tenant, claim, preference))
 
-    @extend_schema(operation_id="notifications_unsubscribe", auth=[], parameters=[TOKEN],
-                   request=None, responses=UnsubscribeOut)
+    @extend_schema(
+        operation_id="notifications_unsubscribe",
+        auth=[],
+        parameters=[TOKEN],
+        request=None,
+        responses=UnsubscribeOut,
+    )
     def post(self, request: Request) -> Response:
         claim, tenant = self._claim(request)
         with tenant_context(tenant.pk):

@@ -90,6 +90,14 @@ def register_sender(channel: str, sender: Sender) -> None:
     _SENDERS[channel] = sender
 
 
+# How a delivery is enqueued: set by apps.py to the Celery task (tasks imports this module).
+_DELIVERY_QUEUE: list[Callable[[int, int], None]] = [lambda tenant_id, notification_id: None]
+
+
+def register_delivery_queue(enqueue: Callable[[int, int], None]) -> None:
+    _DELIVERY_QUEUE[0] = enqueue
+
+
 def available_channels() -> list[str]:
     return sorted({Channel.IN_APP.value, *_SENDERS})
 
@@ -168,6 +176,7 @@ def preference_set(
             raise NotFound("Unknown tracking number.")
         account_id = reference.shipment.customer_account_id
     else:
+        assert customer_account_id is not None  # checked above: exactly one subject
         if not CustomerAccount.objects.filter(pk=customer_account_id).exists():
             raise NotFound("Unknown customer account.")
         account_id = customer_account_id
@@ -443,7 +452,7 @@ def _eta_window(prediction: Any, locale: str, zone: str) -> str:
     with translation.override(locale.split("-")[0]):
         start = formats.date_format(earliest, "D j M, H:i")
         end_format = "H:i" if earliest.date() == latest.date() else "D j M, H:i"
-        return f"{start}–{formats.date_format(latest, end_format)}"
+        return f"{start}\u2013{formats.date_format(latest, end_format)}"  # an en dash
 
 
 def _branding(tenant: Tenant) -> wording.Branding:
@@ -598,10 +607,8 @@ def _after_commit(created: list[Notification], now: datetime) -> None:
     if due:
 
         def enqueue() -> None:
-            from integrations.notifications.tasks import deliver
-
             for notification_id in due:
-                deliver.delay(tenant_id=tenant_id, notification_id=notification_id)
+                _DELIVERY_QUEUE[0](tenant_id, notification_id)
 
         # A broker outage costs only the prompt send: the dispatch sweep finds the rows.
         transaction.on_commit(enqueue, robust=True)
@@ -619,8 +626,8 @@ class Outcome:
 def backoff_s(attempt: int, retry_after_s: float | None = None) -> float:
     """Exponential with ±20 % jitter: 30 s, 60 s, 120 s, … at most an hour; a provider's
     Retry-After is honoured when it asks for longer."""
-    base = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempt - 1))
-    jittered = base * random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries, not secrets
+    base = min(MAX_BACKOFF_S, BASE_BACKOFF_S * float(2 ** max(0, attempt - 1)))
+    jittered = base * random.uniform(0.8, 1.2)
     return max(jittered, retry_after_s or 0.0)
 
 

@@ -53,6 +53,10 @@ def deliver(*, tenant_id: int, notification_id: int) -> str:
     return str(outcome.status)
 
 
+def enqueue_delivery(tenant_id: int, notification_id: int) -> None:
+    deliver.delay(tenant_id=tenant_id, notification_id=notification_id)
+
+
 @shared_task(name="notifications.check_status", acks_late=True)
 def check_status(*, tenant_id: int, notification_id: int, check: int = 1) -> str:
     """Ask the SMS provider whether a sent message arrived (its status callback would need a

@@ -150,7 +150,7 @@ for (_topic, _channel, _locale), _wording in list(DEFAULTS.items()):
 
 
 def locale_candidates(*locales: str) -> list[str]:
-    """"de-AT", then "de", then the next locale given, ..., then English."""
+    """ "de-AT", then "de", then the next locale given, ..., then English."""
     found: list[str] = []
     for locale in locales:
         if not locale:
@@ -185,7 +185,9 @@ def check_template(*, subject: str, body: str, channel: str) -> None:
     if not body.strip():
         raise TemplateRefused("The body is empty.", field="body")
     if channel == "sms" and len(body) > SMS_MAX_CHARS:
-        raise TemplateRefused(f"An SMS template is at most {SMS_MAX_CHARS} characters.", field="body")
+        raise TemplateRefused(
+            f"An SMS template is at most {SMS_MAX_CHARS} characters.", field="body"
+        )
 
 
 def render(text: str, values: Mapping[str, str]) -> str:
@@ -213,9 +215,7 @@ def email_html(*, branding: Branding, subject: str, body: str, unsubscribe_url: 
             branding.name,
         )
         if branding.logo_url
-        else format_html(
-            '<strong style="font-size:20px;color:#fff">{}</strong>', branding.name
-        )
+        else format_html('<strong style="font-size:20px;color:#fff">{}</strong>', branding.name)
     )
     contact = " · ".join(c for c in (branding.support_email, branding.support_phone) if c)
     return format_html(

@@ -22,7 +22,11 @@ from tenancy.services import api_key_issue
 # Schema and docs (read-only, their own permissions); the partner webhook (authenticated by
 # its integration secret, tenant from the URL); the unsubscribe link (a signed token, tenant
 # from the token).
-OUTSIDE_THE_BASE = ("drf_spectacular.", "integrations.webhooks.api", "integrations.notifications.api.UnsubscribeView")
+OUTSIDE_THE_BASE = (
+    "drf_spectacular.",
+    "integrations.webhooks.api",
+    "integrations.notifications.api.UnsubscribeView",
+)
 
 
 def _views(resolvers):

@@ -6,36 +6,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenancy', '0001_initial'),
+        ("tenancy", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LaneStat',
+            name="LaneStat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(max_length=16)),
-                ('carrier', models.CharField(blank=True, max_length=120)),
-                ('origin_locode', models.CharField(blank=True, max_length=5)),
-                ('destination_locode', models.CharField(blank=True, max_length=5)),
-                ('from_milestone', models.CharField(max_length=40)),
-                ('to_milestone', models.CharField(max_length=40)),
-                ('samples', models.PositiveIntegerField()),
-                ('p05_s', models.FloatField()),
-                ('p25_s', models.FloatField()),
-                ('p50_s', models.FloatField()),
-                ('p75_s', models.FloatField()),
-                ('p95_s', models.FloatField()),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mode", models.CharField(max_length=16)),
+                ("carrier", models.CharField(blank=True, max_length=120)),
+                ("origin_locode", models.CharField(blank=True, max_length=5)),
+                ("destination_locode", models.CharField(blank=True, max_length=5)),
+                ("from_milestone", models.CharField(max_length=40)),
+                ("to_milestone", models.CharField(max_length=40)),
+                ("samples", models.PositiveIntegerField()),
+                ("p05_s", models.FloatField()),
+                ("p25_s", models.FloatField()),
+                ("p50_s", models.FloatField()),
+                ("p75_s", models.FloatField()),
+                ("p95_s", models.FloatField()),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['mode', 'carrier', 'origin_locode', 'destination_locode'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'mode', 'carrier', 'origin_locode', 'destination_locode', 'from_milestone', 'to_milestone'), name='lane_stat_uniq')],
+                "ordering": ["mode", "carrier", "origin_locode", "destination_locode"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=(
+                            "tenant",
+                            "mode",
+                            "carrier",
+                            "origin_locode",
+                            "destination_locode",
+                            "from_milestone",
+                            "to_milestone",
+                        ),
+                        name="lane_stat_uniq",
+                    )
+                ],
             },
         ),
     ]

@@ -8,118 +8,271 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('shipments', '0006_event_issued_at'),
-        ('tenancy', '0001_initial'),
+        ("shipments", "0006_event_issued_at"),
+        ("tenancy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NotificationPreference',
+            name="NotificationPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tracking_number', models.CharField(blank=True, max_length=80)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=20)),
-                ('locale', models.CharField(blank=True, max_length=16)),
-                ('timezone', models.CharField(blank=True, max_length=64)),
-                ('email_enabled', models.BooleanField(default=False)),
-                ('sms_enabled', models.BooleanField(default=False)),
-                ('in_app_enabled', models.BooleanField(default=True)),
-                ('email_milestones', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=40), blank=True, default=list, size=None)),
-                ('sms_milestones', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=40), blank=True, default=list, size=None)),
-                ('quiet_hours_start', models.TimeField(blank=True, null=True)),
-                ('quiet_hours_end', models.TimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.customeraccount')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tracking_number", models.CharField(blank=True, max_length=80)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=20)),
+                ("locale", models.CharField(blank=True, max_length=16)),
+                ("timezone", models.CharField(blank=True, max_length=64)),
+                ("email_enabled", models.BooleanField(default=False)),
+                ("sms_enabled", models.BooleanField(default=False)),
+                ("in_app_enabled", models.BooleanField(default=True)),
+                (
+                    "email_milestones",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=40),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "sms_milestones",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=40),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("quiet_hours_start", models.TimeField(blank=True, null=True)),
+                ("quiet_hours_end", models.TimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer_account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.customeraccount",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS'), ('in_app', 'In-app'), ('webhook', 'Partner webhook')], max_length=10)),
-                ('recipient', models.CharField(max_length=254)),
-                ('topic', models.CharField(max_length=40)),
-                ('locale', models.CharField(max_length=16)),
-                ('subject', models.CharField(blank=True, max_length=200)),
-                ('body', models.TextField()),
-                ('cause', models.JSONField(blank=True, default=dict)),
-                ('idempotency_key', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent (accepted by the provider)'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('suppressed', 'Not sent (opted out)')], default='queued', max_length=12)),
-                ('provider', models.CharField(blank=True, max_length=40)),
-                ('provider_message_id', models.CharField(blank=True, max_length=120)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('send_after', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('shipment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='shipments.shipment')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('preference', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='notifications.notificationpreference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("sms", "SMS"),
+                            ("in_app", "In-app"),
+                            ("webhook", "Partner webhook"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("recipient", models.CharField(max_length=254)),
+                ("topic", models.CharField(max_length=40)),
+                ("locale", models.CharField(max_length=16)),
+                ("subject", models.CharField(blank=True, max_length=200)),
+                ("body", models.TextField()),
+                ("cause", models.JSONField(blank=True, default=dict)),
+                ("idempotency_key", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent (accepted by the provider)"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                            ("suppressed", "Not sent (opted out)"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("provider", models.CharField(blank=True, max_length=40)),
+                ("provider_message_id", models.CharField(blank=True, max_length=120)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("send_after", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "shipment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="shipments.shipment",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "preference",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="notifications.notificationpreference",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='NotificationTemplate',
+            name="NotificationTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('topic', models.CharField(max_length=40)),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS'), ('in_app', 'In-app'), ('webhook', 'Partner webhook')], max_length=10)),
-                ('locale', models.CharField(max_length=16)),
-                ('subject', models.CharField(blank=True, max_length=200)),
-                ('body', models.TextField()),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("topic", models.CharField(max_length=40)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("sms", "SMS"),
+                            ("in_app", "In-app"),
+                            ("webhook", "Partner webhook"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("locale", models.CharField(max_length=16)),
+                ("subject", models.CharField(blank=True, max_length=200)),
+                ("body", models.TextField()),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['topic', 'channel', 'locale'],
+                "ordering": ["topic", "channel", "locale"],
             },
         ),
         migrations.AddConstraint(
-            model_name='notificationpreference',
-            constraint=models.UniqueConstraint(condition=models.Q(('tracking_number', '')), fields=('tenant', 'customer_account'), name='notification_pref_account_uniq'),
+            model_name="notificationpreference",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tracking_number", "")),
+                fields=("tenant", "customer_account"),
+                name="notification_pref_account_uniq",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationpreference',
-            constraint=models.UniqueConstraint(condition=models.Q(('tracking_number', ''), _negated=True), fields=('tenant', 'tracking_number'), name='notification_pref_tracking_uniq'),
+            model_name="notificationpreference",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tracking_number", ""), _negated=True),
+                fields=("tenant", "tracking_number"),
+                name="notification_pref_tracking_uniq",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationpreference',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('tracking_number', ''), _negated=True), ('customer_account__isnull', False), _connector='OR'), name='notification_pref_has_subject'),
+            model_name="notificationpreference",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("tracking_number", ""), _negated=True),
+                    ("customer_account__isnull", False),
+                    _connector="OR",
+                ),
+                name="notification_pref_has_subject",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['tenant', '-created_at'], name='notification_recent_idx'),
+            model_name="notification",
+            index=models.Index(fields=["tenant", "-created_at"], name="notification_recent_idx"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(condition=models.Q(('user__isnull', False)), fields=['tenant', 'user', '-created_at'], name='notification_inbox_idx'),
+            model_name="notification",
+            index=models.Index(
+                condition=models.Q(("user__isnull", False)),
+                fields=["tenant", "user", "-created_at"],
+                name="notification_inbox_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(condition=models.Q(('status__in', ['queued', 'sending'])), fields=['send_after'], name='notification_due_idx'),
+            model_name="notification",
+            index=models.Index(
+                condition=models.Q(("status__in", ["queued", "sending"])),
+                fields=["send_after"],
+                name="notification_due_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('tenant', 'idempotency_key'), name='notification_idempotency_uniq'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "idempotency_key"), name="notification_idempotency_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationtemplate',
-            constraint=models.UniqueConstraint(fields=('tenant', 'topic', 'channel', 'locale'), name='notification_template_uniq'),
+            model_name="notificationtemplate",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "topic", "channel", "locale"), name="notification_template_uniq"
+            ),
         ),
     ]

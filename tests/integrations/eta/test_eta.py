@@ -36,19 +36,47 @@ def _now():
     return timezone.now().replace(microsecond=0)
 
 
-def _shipment(tenant, ref, *, booked, carrier="DSV Road", origin="DEHAM", dest="FRPAR",
-              account=None, acts=(), mode="road_ftl", **extra):
+def _shipment(
+    tenant,
+    ref,
+    *,
+    booked,
+    carrier="DSV Road",
+    origin="DEHAM",
+    dest="FRPAR",
+    account=None,
+    acts=(),
+    mode="road_ftl",
+    **extra,
+):
     """A shipment with ACT events: acts = [(milestone, at)], recorded a minute later."""
-    shipment = ShipmentFactory(tenant=tenant, reference=ref, booked_at=booked, carrier=carrier,
-                               origin_locode=origin, destination_locode=dest, mode=mode,
-                               customer_account=account, **extra)
+    shipment = ShipmentFactory(
+        tenant=tenant,
+        reference=ref,
+        booked_at=booked,
+        carrier=carrier,
+        origin_locode=origin,
+        destination_locode=dest,
+        mode=mode,
+        customer_account=account,
+        **extra,
+    )
     with tenant_context(tenant.pk):
-        events_record(events=[
-            NewEvent(shipment_id=shipment.pk, milestone=code, occurred_at=at, classifier="ACT",
-                     source_kind="integration", source_name="carrier:test",
-                     recorded_at=at + timedelta(minutes=1), dedupe_key=f"t:{code}")
-            for code, at in acts
-        ])
+        events_record(
+            events=[
+                NewEvent(
+                    shipment_id=shipment.pk,
+                    milestone=code,
+                    occurred_at=at,
+                    classifier="ACT",
+                    source_kind="integration",
+                    source_name="carrier:test",
+                    recorded_at=at + timedelta(minutes=1),
+                    dedupe_key=f"t:{code}",
+                )
+                for code, at in acts
+            ]
+        )
     return shipment
 
 
@@ -58,19 +86,30 @@ def _history(tenant, transit_hours=(10, 20, 30, 40, 50), **kwargs):
     for n, hours in enumerate(transit_hours):
         booked = base + n * 24 * H
         departed = booked + 25 * H
-        _shipment(tenant, f"HIST{n}-{kwargs.get('carrier', 'x')}", booked=booked, acts=[
-            ("picked_up", booked + 24 * H),
-            ("departed", departed),
-            ("arrived", departed + (hours - 2) * H),
-            ("delivered", departed + hours * H),
-        ], **kwargs)
+        _shipment(
+            tenant,
+            f"HIST{n}-{kwargs.get('carrier', 'x')}",
+            booked=booked,
+            acts=[
+                ("picked_up", booked + 24 * H),
+                ("departed", departed),
+                ("arrived", departed + (hours - 2) * H),
+                ("delivered", departed + hours * H),
+            ],
+            **kwargs,
+        )
 
 
 def _in_transit(tenant, ref="LIVE1", *, departed_ago=5 * H, **kwargs):
     departed = _now() - departed_ago
     booked = departed - 25 * H
-    return _shipment(tenant, ref, booked=booked, acts=[
-        ("picked_up", booked + 24 * H), ("departed", departed)], **kwargs), departed
+    return _shipment(
+        tenant,
+        ref,
+        booked=booked,
+        acts=[("picked_up", booked + 24 * H), ("departed", departed)],
+        **kwargs,
+    ), departed
 
 
 def test_lane_statistics_are_quantiles_of_the_delivered_history(acme):
@@ -78,10 +117,12 @@ def test_lane_statistics_are_quantiles_of_the_delivered_history(acme):
     _history(acme.tenant, transit_hours=(60, 60, 60, 60, 60), carrier="Girteka")
     with tenant_context(acme.tenant.pk):
         result = lane_stats_recompute()
-        own = LaneStat.objects.get(carrier="DSV Road", from_milestone="departed",
-                                   to_milestone="delivered")
-        pooled = LaneStat.objects.get(carrier="*", from_milestone="departed",
-                                      to_milestone="delivered")
+        own = LaneStat.objects.get(
+            carrier="DSV Road", from_milestone="departed", to_milestone="delivered"
+        )
+        pooled = LaneStat.objects.get(
+            carrier="*", from_milestone="departed", to_milestone="delivered"
+        )
         again = lane_stats_recompute()
         assert LaneStat.objects.count() == again.rows == result.rows
     assert result.shipments == 10
@@ -109,7 +150,7 @@ def test_predictions_come_from_history_and_a_lane_without_history_falls_back(acm
 
 def test_predicted_late_minutes_are_against_the_promise(acme):
     _history(acme.tenant)
-    live, departed = _in_transit(acme.tenant, promised_at=_now() - 5 * H + 24 * H)
+    live, _ = _in_transit(acme.tenant, promised_at=_now() - 5 * H + 24 * H)
     with tenant_context(acme.tenant.pk):
         lane_stats_recompute()
         prediction = selectors.predicted_delivery([live.pk])[live.pk]
@@ -133,13 +174,25 @@ def test_predicted_delivery_of_many_shipments_is_two_queries(acme):
 def test_the_last_mile_comes_from_the_drivers_position(acme):
     now = _now()
     booked = now - 8 * H
-    shipment = _shipment(acme.tenant, "LM1", booked=booked, mode="last_mile", origin="", dest="",
-                         acts=[("picked_up", booked + 3 * H), ("out_for_delivery", now - 2 * H)])
+    shipment = _shipment(
+        acme.tenant,
+        "LM1",
+        booked=booked,
+        mode="last_mile",
+        origin="",
+        dest="",
+        acts=[("picked_up", booked + 3 * H), ("out_for_delivery", now - 2 * H)],
+    )
     with tenant_context(acme.tenant.pk):
         Stop.objects.create(shipment=shipment, sequence=1, name="Customer", lat=53.55, lon=10.19)
-        LatestPosition.objects.create(subject_kind="shipment", subject=str(shipment.pk),
-                                      shipment=shipment, lat=53.55, lon=9.99,
-                                      at=now - timedelta(minutes=3))
+        LatestPosition.objects.create(
+            subject_kind="shipment",
+            subject=str(shipment.pk),
+            shipment=shipment,
+            lat=53.55,
+            lon=9.99,
+            at=now - timedelta(minutes=3),
+        )
         prediction = selectors.predicted_delivery([shipment.pk], now=now)[shipment.pk]
     assert prediction.source == "position"
     assert "km away" in prediction.basis
@@ -168,7 +221,9 @@ def test_a_shipments_eta_endpoint_and_who_may_see_it(acme):
     body = acme.client("ops").get(reverse("eta-shipment", args=[live.pk])).json()
     assert body["delivery"]["source"] == "history"
     assert [m["milestone"] for m in body["milestones"]] == [
-        "arrived", "delivered", "proof_of_delivery"
+        "arrived",
+        "delivered",
+        "proof_of_delivery",
     ]
     customer = acme.client("customer")
     assert customer.get(reverse("eta-shipment", args=[live.pk])).status_code == 200
@@ -183,9 +238,18 @@ def _evaluated(acme, carrier="DSV Road"):
         lane_stats_recompute()
     booked = _now() - 5 * 24 * H
     departed = booked + 25 * H
-    shipment = _shipment(acme.tenant, "JUDGED", booked=booked, carrier=carrier, acts=[
-        ("picked_up", booked + 24 * H), ("departed", departed),
-        ("arrived", departed + 28 * H), ("delivered", departed + 33 * H)])
+    shipment = _shipment(
+        acme.tenant,
+        "JUDGED",
+        booked=booked,
+        carrier=carrier,
+        acts=[
+            ("picked_up", booked + 24 * H),
+            ("departed", departed),
+            ("arrived", departed + 28 * H),
+            ("delivered", departed + 33 * H),
+        ],
+    )
     return shipment
 
 
@@ -208,7 +272,7 @@ def test_the_accuracy_report_on_constructed_data(acme):
 
 
 def test_csv_cells_cannot_be_formulas():
-    for dangerous in ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+    for dangerous in ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
         assert neutralise(dangerous) == "'" + dangerous
     assert neutralise("DSV Road") == "DSV Road" and neutralise(None) == ""
 
@@ -225,7 +289,9 @@ def test_the_accuracy_endpoints_publish_the_report_as_json_and_safe_csv(acme):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:3] == ["carrier", "lane", "deliveries"]
     assert rows[1][0] == "'=cmd|' /C calc'!A0"
-    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)
+    assert all(
+        not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row
+    )
     assert ops.get(reverse("eta-accuracy"), {"since": "not a time"}).status_code == 400
     assert acme.client("customer").get(reverse("eta-accuracy")).status_code == 403
     assert acme.client("outsider").get(reverse("eta-accuracy-csv")).status_code == 200

@@ -27,9 +27,7 @@ def shipment(acme):
 
 
 def set_preference(tenant, **values: Any) -> NotificationPreference:
-    subject = {
-        k: values.pop(k) for k in ("customer_account_id", "tracking_number") if k in values
-    }
+    subject = {k: values.pop(k) for k in ("customer_account_id", "tracking_number") if k in values}
     with tenant_context(tenant.pk):
         return services.preference_set(
             values=services.PreferenceValues(**values),
@@ -89,7 +87,12 @@ def twilio(settings) -> Iterator[TwilioStub]:
         if status == 0:  # never answer in time: the client's deadline must end it
             stub.server.release.wait(5)  # type: ignore[union-attr]
             return
-        send(handler, status, json.dumps(body).encode(), {"Content-Type": "application/json", **headers})
+        send(
+            handler,
+            status,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", **headers},
+        )
 
     stub.server = StubServer(respond)
     settings.SMS_BACKEND = "twilio"

@@ -46,15 +46,21 @@ def test_preferences_are_set_and_read_per_account_and_tracking_number(acme, ship
     )
     assert created.status_code == 200, created.json()
     assert created.json()["sms_milestones"] == ["delivered", "out_for_delivery"]
-    by_tracking = _post(ops, "notification-preferences",
-                        {"tracking_number": "TRK-1001", "email": "c@x.test", "email_enabled": True})
+    by_tracking = _post(
+        ops,
+        "notification-preferences",
+        {"tracking_number": "TRK-1001", "email": "c@x.test", "email_enabled": True},
+    )
     assert by_tracking.status_code == 200
     assert by_tracking.json()["customer_account"] == acme.customer_account.pk
     listed = ops.get(reverse("notification-preferences"), {"tracking_number": "TRK-1001"})
     assert [p["tracking_number"] for p in listed.json()["results"]] == ["TRK-1001"]
     # Replacing keeps one row per subject.
-    again = _post(ops, "notification-preferences",
-                  {"customer_account": acme.customer_account.pk, "sms_enabled": False})
+    again = _post(
+        ops,
+        "notification-preferences",
+        {"customer_account": acme.customer_account.pk, "sms_enabled": False},
+    )
     assert again.json()["id"] == created.json()["id"] and again.json()["sms_enabled"] is False
 
 
@@ -65,13 +71,19 @@ def test_preference_errors_name_the_field(acme, shipment):
         ({"customer_account": acme.customer_account.pk, "phone": "0151 1234"}, "phone"),
         ({"customer_account": acme.customer_account.pk, "sms_enabled": True}, "phone"),
         ({"customer_account": acme.customer_account.pk, "timezone": "Mars/Olympus"}, "timezone"),
-        ({"customer_account": acme.customer_account.pk, "sms_milestones": ["teleported"]},
-         "sms_milestones"),
-        ({"customer_account": acme.customer_account.pk, "quiet_hours_start": "22:00"},
-         "quiet_hours_end"),
+        (
+            {"customer_account": acme.customer_account.pk, "sms_milestones": ["teleported"]},
+            "sms_milestones",
+        ),
+        (
+            {"customer_account": acme.customer_account.pk, "quiet_hours_start": "22:00"},
+            "quiet_hours_end",
+        ),
         ({}, "customer_account"),
-        ({"customer_account": acme.customer_account.pk, "tracking_number": "TRK-1001"},
-         "customer_account"),
+        (
+            {"customer_account": acme.customer_account.pk, "tracking_number": "TRK-1001"},
+            "customer_account",
+        ),
     ]
     for body, field_name in cases:
         response = _post(ops, "notification-preferences", body)
@@ -83,19 +95,29 @@ def test_preference_errors_name_the_field(acme, shipment):
 
 @covers_url("notification-preferences")
 def test_customers_set_and_see_only_their_accounts_preferences(acme, shipment):
-    ShipmentFactory(tenant=acme.tenant, customer_account=acme.other_customer_account,
-                    reference="TRK-OTHER")
-    set_preference(acme.tenant, customer_account_id=acme.other_customer_account.pk,
-                   email="o@x.test", email_enabled=True)
+    ShipmentFactory(
+        tenant=acme.tenant, customer_account=acme.other_customer_account, reference="TRK-OTHER"
+    )
+    set_preference(
+        acme.tenant,
+        customer_account_id=acme.other_customer_account.pk,
+        email="o@x.test",
+        email_enabled=True,
+    )
     customer = acme.client("customer")
-    mine = _post(customer, "notification-preferences",
-                 {"tracking_number": "TRK-1001", "phone": PHONE, "sms_enabled": True})
+    mine = _post(
+        customer,
+        "notification-preferences",
+        {"tracking_number": "TRK-1001", "phone": PHONE, "sms_enabled": True},
+    )
     assert mine.status_code == 200
-    theirs = _post(customer, "notification-preferences",
-                   {"tracking_number": "TRK-OTHER", "sms_enabled": False})
+    theirs = _post(
+        customer, "notification-preferences", {"tracking_number": "TRK-OTHER", "sms_enabled": False}
+    )
     assert theirs.status_code == 404
-    account = _post(customer, "notification-preferences",
-                    {"customer_account": acme.other_customer_account.pk})
+    account = _post(
+        customer, "notification-preferences", {"customer_account": acme.other_customer_account.pk}
+    )
     assert account.status_code == 404
     listed = customer.get(reverse("notification-preferences")).json()["results"]
     assert [p["tracking_number"] for p in listed] == ["TRK-1001"]
@@ -107,8 +129,9 @@ def test_customers_set_and_see_only_their_accounts_preferences(acme, shipment):
 
 
 def _delivery(acme, shipment, channel="sms", key="k"):
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     with tenant_context(acme.tenant.pk):
         [row] = services.notifications_send(
             shipment_id=shipment.pk, channel=channel, topic="delivered", key=key, now=NOON
@@ -126,19 +149,25 @@ def test_delivery_records_are_listed_filtered_and_isolated(acme, shipment, enque
     assert ops.get(reverse("notification-deliveries"), {"status": "failed"}).json()["results"] == []
     assert ops.get(reverse("notification-deliveries"), {"status": "lost"}).status_code == 400
     bad_time = ops.get(reverse("notification-deliveries"), {"created_after": "yesterday"})
-    assert bad_time.json()["error"]["fields"] == {"created_after": [bad_time.json()["error"]["message"]]}
+    assert bad_time.json()["error"]["fields"] == {
+        "created_after": [bad_time.json()["error"]["message"]]
+    }
     detail = ops.get(reverse("notification-delivery", args=[row.pk]))
     assert detail.status_code == 200 and detail.json()["recipient"] == PHONE
     outsider = acme.client("outsider")
     assert outsider.get(reverse("notification-delivery", args=[row.pk])).status_code == 404
     assert outsider.get(reverse("notification-deliveries")).json()["results"] == []
     # The customer of the shipment's account sees it; a key limited to another account not.
-    assert acme.client("customer").get(reverse("notification-delivery", args=[row.pk])).status_code == 200
+    assert (
+        acme.client("customer").get(reverse("notification-delivery", args=[row.pk])).status_code
+        == 200
+    )
     with tenant_context(acme.tenant.pk):
         from tenancy.models import CustomerAccount
 
         limited = api_key_issue(
-            name="other", scopes=["read"],
+            name="other",
+            scopes=["read"],
             customer_accounts=[CustomerAccount.objects.get(pk=acme.other_customer_account.pk)],
         )
     response = acme.client(None).get(
@@ -151,10 +180,16 @@ def test_delivery_records_are_listed_filtered_and_isolated(acme, shipment, enque
 @covers_url("notification-inbox", "notification-inbox-read")
 def test_the_inbox_is_the_callers_own(acme, shipment):
     with tenant_context(acme.tenant.pk):
-        services.notifications_send(shipment_id=shipment.pk, channel="in_app",
-                                    topic="out_for_delivery", audience="role:ops", key="i1")
-        services.notifications_send(shipment_id=shipment.pk, channel="in_app",
-                                    topic="delivered", key="i2")  # the customer's
+        services.notifications_send(
+            shipment_id=shipment.pk,
+            channel="in_app",
+            topic="out_for_delivery",
+            audience="role:ops",
+            key="i1",
+        )
+        services.notifications_send(
+            shipment_id=shipment.pk, channel="in_app", topic="delivered", key="i2"
+        )  # the customer's
     ops, customer = acme.client("ops"), acme.client("customer")
     [mine] = ops.get(reverse("notification-inbox")).json()["results"]
     [theirs] = customer.get(reverse("notification-inbox")).json()["results"]
@@ -164,47 +199,87 @@ def test_the_inbox_is_the_callers_own(acme, shipment):
     assert read.status_code == 200 and read.json()["read_at"] is not None
     assert customer.get(reverse("notification-inbox"), {"unread": "true"}).json()["results"] == []
     assert acme.client("outsider").get(reverse("notification-inbox")).json()["results"] == []
-    assert acme.client("outsider").post(reverse("notification-inbox-read", args=[mine["id"]])).status_code == 404
+    assert (
+        acme.client("outsider")
+        .post(reverse("notification-inbox-read", args=[mine["id"]]))
+        .status_code
+        == 404
+    )
 
 
 @covers_url("notification-templates", "notification-template")
 def test_templates_are_for_tenant_admins(acme):
     admin = acme.client("admin")
-    created = _post(admin, "notification-templates",
-                    {"topic": "delivered", "channel": "sms", "locale": "de",
-                     "body": "{{ tenant_name }}: {{ tracking_number }} ist da."})
+    created = _post(
+        admin,
+        "notification-templates",
+        {
+            "topic": "delivered",
+            "channel": "sms",
+            "locale": "de",
+            "body": "{{ tenant_name }}: {{ tracking_number }} ist da.",
+        },
+    )
     assert created.status_code == 200, created.json()
-    refused = _post(admin, "notification-templates",
-                    {"topic": "delivered", "channel": "sms", "locale": "de", "body": "{{ secret }}"})
+    refused = _post(
+        admin,
+        "notification-templates",
+        {"topic": "delivered", "channel": "sms", "locale": "de", "body": "{{ secret }}"},
+    )
     assert refused.status_code == 400 and "body" in refused.json()["error"]["fields"]
-    assert [t["locale"] for t in admin.get(reverse("notification-templates")).json()["results"]] == ["de"]
+    assert [
+        t["locale"] for t in admin.get(reverse("notification-templates")).json()["results"]
+    ] == ["de"]
     template_id = created.json()["id"]
     assert acme.client("ops").get(reverse("notification-templates")).status_code == 403
-    assert acme.client("outsider").get(reverse("notification-template", args=[template_id])).status_code == 404
-    assert acme.client("outsider").delete(reverse("notification-template", args=[template_id])).status_code == 404
+    assert (
+        acme.client("outsider")
+        .get(reverse("notification-template", args=[template_id]))
+        .status_code
+        == 404
+    )
+    assert (
+        acme.client("outsider")
+        .delete(reverse("notification-template", args=[template_id]))
+        .status_code
+        == 404
+    )
     assert admin.get(reverse("notification-template", args=[template_id])).status_code == 200
     assert admin.delete(reverse("notification-template", args=[template_id])).status_code == 204
     assert admin.get(reverse("notification-template", args=[template_id])).status_code == 404
 
 
 @covers_url("notification-unsubscribe")
-def test_the_unsubscribe_link_works_without_a_session_and_only_with_a_good_token(acme, shipment, enqueued, monkeypatch):
+def test_the_unsubscribe_link_works_without_a_session_and_only_with_a_good_token(
+    acme, shipment, enqueued, monkeypatch
+):
     row = _delivery(acme, shipment)
     token = row.cause["unsubscribe_token"]
     anonymous = acme.client(None)
     url = reverse("notification-unsubscribe")
     shown = anonymous.get(url, {"token": token})
     assert shown.status_code == 200
-    assert shown.json() == {"tenant": "Acme Forwarding", "channel": "sms",
-                            "recipient": "+49***678", "subscribed": True}
+    assert shown.json() == {
+        "tenant": "Acme Forwarding",
+        "channel": "sms",
+        "recipient": "+49***678",
+        "subscribed": True,
+    }
     # RFC 8058 one-click: a form POST to the link.
-    done = anonymous.post(f"{url}?token={token}", data="List-Unsubscribe=One-Click",
-                          content_type="application/x-www-form-urlencoded")
+    done = anonymous.post(
+        f"{url}?token={token}",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert done.status_code == 200 and done.json()["subscribed"] is False
     with tenant_context(acme.tenant.pk):
         assert NotificationPreference.objects.get().sms_enabled is False
-        assert services.notifications_send(shipment_id=shipment.pk, channel="sms",
-                                           topic="delivered", key="after") == []
+        assert (
+            services.notifications_send(
+                shipment_id=shipment.pk, channel="sms", topic="delivered", key="after"
+            )
+            == []
+        )
     tampered = anonymous.post(f"{url}?token={token[:-2]}xx")
     assert tampered.status_code == 400 and tampered.json()["error"]["code"] == "token_invalid"
     assert anonymous.get(url).status_code == 400
@@ -216,7 +291,9 @@ def test_the_unsubscribe_link_works_without_a_session_and_only_with_a_good_token
     issued = time.time() - 400 * 86400
     monkeypatch.setattr(signing.time, "time", lambda: issued)
     with tenant_context(acme.tenant.pk):
-        old = services.unsubscribe_token(preference=NotificationPreference.objects.get(), channel="sms")
+        old = services.unsubscribe_token(
+            preference=NotificationPreference.objects.get(), channel="sms"
+        )
     monkeypatch.undo()
     expired = anonymous.post(f"{url}?token={old}")
     assert expired.status_code == 400 and expired.json()["error"]["code"] == "token_expired"
@@ -239,7 +316,10 @@ def test_notify_is_registered_validated_and_idempotent(acme, shipment, enqueued)
     notify = action_named("notify")
     assert notify is actions.NOTIFY
     assert notify.validate({"channel": "sms"}) == {
-        "channel": "sms", "recipients": "customer", "template": "message", "message": ""
+        "channel": "sms",
+        "recipients": "customer",
+        "template": "message",
+        "message": "",
     }
     for config, field_name in [
         ({"channel": "pigeon"}, "channel"),
@@ -252,10 +332,17 @@ def test_notify_is_registered_validated_and_idempotent(acme, shipment, enqueued)
         with pytest.raises(actions.NotifyConfigInvalid) as refused:
             notify.validate(config)
         assert field_name in refused.value.fields, config
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True, sms_milestones=["delivered"])
+    set_preference(
+        acme.tenant,
+        customer_account_id=acme.customer_account.pk,
+        phone=PHONE,
+        sms_enabled=True,
+        sms_milestones=["delivered"],
+    )
     firing = StandInFiring(
-        pk=77, tenant_id=acme.tenant.pk, shipment_id=shipment.pk,
+        pk=77,
+        tenant_id=acme.tenant.pk,
+        shipment_id=shipment.pk,
         config={"channel": "sms", "template": "delivered"},
         cause={"trigger": "milestone_reached", "milestone": "delivered"},
     )
@@ -265,7 +352,14 @@ def test_notify_is_registered_validated_and_idempotent(acme, shipment, enqueued)
         [row] = Notification.objects.all()
     assert row.idempotency_key == f"firing:77:sms:{PHONE}" and row.cause["firing"] == 77
     # Another milestone than the recipient's: the rule fires, nobody is messaged.
-    notify.run(StandInFiring(pk=78, tenant_id=acme.tenant.pk, shipment_id=shipment.pk,
-                             config={"channel": "sms"}, cause={"milestone": "departed"}))
+    notify.run(
+        StandInFiring(
+            pk=78,
+            tenant_id=acme.tenant.pk,
+            shipment_id=shipment.pk,
+            config={"channel": "sms"},
+            cause={"milestone": "departed"},
+        )
+    )
     with tenant_context(acme.tenant.pk):
         assert Notification.objects.count() == 1

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.notifications import services, tasks
-from integrations.notifications.models import DeliveryStatus, Notification
+from integrations.notifications.models import Notification
 from tenancy.context import tenant_context
 from tests.integrations.notifications.conftest import PHONE, set_preference
 
@@ -50,29 +50,44 @@ def test_an_opted_in_account_gets_the_sms_and_an_opted_out_one_does_not(acme, sh
     assert "TRK-1001" in created[0].body and "delivered" in created[0].body
     assert "/api/v1/notifications/unsubscribe/?token=" in created[0].body
     # Not one of the milestones this recipient wants by SMS: nothing.
-    assert _send(acme.tenant, shipment, topic="milestone", cause={"milestone": "departed"},
-                 key="firing:2", now=NOON) == []
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=False)
+    assert (
+        _send(
+            acme.tenant,
+            shipment,
+            topic="milestone",
+            cause={"milestone": "departed"},
+            key="firing:2",
+            now=NOON,
+        )
+        == []
+    )
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=False
+    )
     assert _send(acme.tenant, shipment, key="firing:3", now=NOON) == []
     assert len(_rows(acme.tenant)) == 1
 
 
 def test_the_tracking_number_preference_speaks_for_its_own_address(acme, shipment, enqueued):
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     # The consignee of this parcel opted out (same phone) and another number opted in.
     set_preference(acme.tenant, tracking_number="TRK-1001", phone=PHONE, sms_enabled=False)
     assert _send(acme.tenant, shipment, now=NOON) == []
-    set_preference(acme.tenant, tracking_number="TRK-1001", phone="+4917000000001",
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, tracking_number="TRK-1001", phone="+4917000000001", sms_enabled=True
+    )
     sent = _send(acme.tenant, shipment, key="firing:9", now=NOON)
     assert sorted(n.recipient for n in sent) == ["+4915112345678", "+4917000000001"]
 
 
-def test_replaying_a_firing_sends_nothing_twice(acme, shipment, enqueued, django_capture_on_commit_callbacks):
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+def test_replaying_a_firing_sends_nothing_twice(
+    acme, shipment, enqueued, django_capture_on_commit_callbacks
+):
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     with django_capture_on_commit_callbacks(execute=True):
         first = _send(acme.tenant, shipment, now=NOON)
     with django_capture_on_commit_callbacks(execute=True):
@@ -82,7 +97,9 @@ def test_replaying_a_firing_sends_nothing_twice(acme, shipment, enqueued, django
     assert enqueued.of("deliver") == [{"tenant_id": acme.tenant.pk, "notification_id": first[0].pk}]
 
 
-def test_quiet_hours_in_the_recipients_zone_defer_the_send(acme, shipment, enqueued, django_capture_on_commit_callbacks):
+def test_quiet_hours_in_the_recipients_zone_defer_the_send(
+    acme, shipment, enqueued, django_capture_on_commit_callbacks
+):
     set_preference(
         acme.tenant,
         customer_account_id=acme.customer_account.pk,
@@ -105,11 +122,11 @@ def test_quiet_hours_in_the_recipients_zone_defer_the_send(acme, shipment, enque
         assert not services.notification_claim(notification_id=deferred.pk, now=night_in_new_york)
 
 
-def test_in_app_messages_go_to_the_accounts_customer_users_live(acme, shipment, django_capture_on_commit_callbacks, monkeypatch):
+def test_in_app_messages_go_to_the_accounts_customer_users_live(
+    acme, shipment, django_capture_on_commit_callbacks, monkeypatch
+):
     published = []
-    monkeypatch.setattr(
-        services, "publish_on_commit", lambda **kwargs: published.append(kwargs)
-    )
+    monkeypatch.setattr(services, "publish_on_commit", lambda **kwargs: published.append(kwargs))
     created = _send(acme.tenant, shipment, channel="in_app", topic="out_for_delivery", now=NOON)
     customer = acme.users["customer"]
     assert [(n.user_id, n.status) for n in created] == [(customer.pk, "delivered")]
@@ -124,9 +141,12 @@ def test_in_app_messages_go_to_the_accounts_customer_users_live(acme, shipment, 
     assert [n.user_id for n in staff] == [acme.users["ops"].pk]
 
 
-def test_sending_happens_after_commit_and_a_broker_outage_does_not_fail_the_caller(acme, shipment, twilio, monkeypatch, django_capture_on_commit_callbacks):
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+def test_sending_happens_after_commit_and_a_broker_outage_does_not_fail_the_caller(
+    acme, shipment, twilio, monkeypatch, django_capture_on_commit_callbacks
+):
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
 
     def broker_down(**kwargs):
         raise ConnectionError("broker unreachable")
@@ -146,8 +166,9 @@ def _deliver(tenant, notification):
 
 
 def _queued_sms(acme, shipment):
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     [notification] = _send(acme.tenant, shipment, now=timezone.now() - timedelta(seconds=1))
     return notification
 
@@ -163,7 +184,10 @@ def test_an_sms_through_twilio_is_sent_then_delivered(acme, shipment, twilio, en
     assert "TRK-1001" in form["Body"][0]
     [row] = _rows(acme.tenant)
     assert (row.status, row.provider, row.provider_message_id, row.attempts) == (
-        "sent", "twilio", "SM0001", 1
+        "sent",
+        "twilio",
+        "SM0001",
+        1,
     )
     assert enqueued.of("check_status") == [
         {"tenant_id": acme.tenant.pk, "notification_id": row.pk, "check": 1}
@@ -179,10 +203,21 @@ def test_a_later_undelivered_status_records_the_providers_reason(acme, shipment,
     notification = _queued_sms(acme, shipment)
     _deliver(acme.tenant, notification)
     twilio.plan = [
-        (200, {"sid": "SM0001", "status": "undelivered", "error_code": 30003,
-               "error_message": "Unreachable destination handset"}, {})
+        (
+            200,
+            {
+                "sid": "SM0001",
+                "status": "undelivered",
+                "error_code": 30003,
+                "error_message": "Unreachable destination handset",
+            },
+            {},
+        )
     ]
-    assert tasks.check_status.run(tenant_id=acme.tenant.pk, notification_id=notification.pk) == "failed"
+    assert (
+        tasks.check_status.run(tenant_id=acme.tenant.pk, notification_id=notification.pk)
+        == "failed"
+    )
     [row] = _rows(acme.tenant)
     assert row.status == "failed"
     assert "30003" in row.last_error and "Unreachable destination handset" in row.last_error
@@ -196,7 +231,9 @@ def test_a_later_undelivered_status_records_the_providers_reason(acme, shipment,
         ((0, {}, {}), "timed out"),
     ],
 )
-def test_provider_failures_are_retried_with_backoff_and_recorded(acme, shipment, twilio, enqueued, answer, reason):
+def test_provider_failures_are_retried_with_backoff_and_recorded(
+    acme, shipment, twilio, enqueued, answer, reason
+):
     twilio.plan = [answer]
     notification = _queued_sms(acme, shipment)
     before = timezone.now()
@@ -206,7 +243,8 @@ def test_provider_failures_are_retried_with_backoff_and_recorded(acme, shipment,
     assert reason in row.last_error
     wait = (row.send_after - before).total_seconds()
     assert 0.8 * services.BASE_BACKOFF_S - 1 <= wait <= 1.2 * services.BASE_BACKOFF_S + 2
-    [(task, kwargs, countdown)] = [c for c in enqueued.calls if c[0] == "deliver"]
+    [(_, kwargs, countdown)] = [c for c in enqueued.calls if c[0] == "deliver"]
+    assert kwargs == {"tenant_id": acme.tenant.pk, "notification_id": row.pk}
     assert countdown == pytest.approx(wait, abs=2)
     # The retry succeeds once the provider is back.
     twilio.plan = [(201, {"sid": "SM0002", "status": "queued"}, {})]
@@ -215,7 +253,10 @@ def test_provider_failures_are_retried_with_backoff_and_recorded(acme, shipment,
     assert _deliver(acme.tenant, notification) == "sent"
     [row] = _rows(acme.tenant)
     assert (row.status, row.attempts, row.last_error, row.provider_message_id) == (
-        "sent", 2, "", "SM0002"
+        "sent",
+        2,
+        "",
+        "SM0002",
     )
 
 
@@ -238,7 +279,9 @@ def test_429_honours_retry_after_and_attempts_run_out(acme, shipment, twilio, en
 
 
 def test_a_refused_number_fails_at_once_with_the_providers_reason(acme, shipment, twilio, enqueued):
-    twilio.plan = [(400, {"code": 21211, "message": "The 'To' number is not valid.", "status": 400}, {})]
+    twilio.plan = [
+        (400, {"code": 21211, "message": "The 'To' number is not valid.", "status": 400}, {})
+    ]
     notification = _queued_sms(acme, shipment)
     assert _deliver(acme.tenant, notification) == "failed"
     [row] = _rows(acme.tenant)
@@ -272,10 +315,19 @@ def test_email_is_branded_localised_and_unsubscribable(acme, shipment, settings,
     tenant = acme.tenant
     tenant.primary_colour, tenant.support_email, tenant.locale = "#0b4f8a", "help@acme.test", "de"
     tenant.save()
-    set_preference(tenant, customer_account_id=acme.customer_account.pk, email="shipper@x.test",
-                   email_enabled=True)
-    [notification] = _send(tenant, shipment, channel="email", topic="delivered",
-                           now=timezone.now() - timedelta(seconds=1))
+    set_preference(
+        tenant,
+        customer_account_id=acme.customer_account.pk,
+        email="shipper@x.test",
+        email_enabled=True,
+    )
+    [notification] = _send(
+        tenant,
+        shipment,
+        channel="email",
+        topic="delivered",
+        now=timezone.now() - timedelta(seconds=1),
+    )
     assert notification.locale == "de" and "zugestellt" in notification.subject
     assert _deliver(tenant, notification) == "sent"
     [message] = mail.outbox
@@ -288,14 +340,25 @@ def test_email_is_branded_localised_and_unsubscribable(acme, shipment, settings,
 
 def test_a_tenant_template_replaces_the_default_for_its_locale(acme, shipment, enqueued):
     with tenant_context(acme.tenant.pk):
-        services.template_set(topic="delivered", channel="sms", locale="en", subject="",
-                              body="{{ tenant_name }} delivered {{ tracking_number }}!")
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+        services.template_set(
+            topic="delivered",
+            channel="sms",
+            locale="en",
+            subject="",
+            body="{{ tenant_name }} delivered {{ tracking_number }}!",
+        )
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     [english] = _send(acme.tenant, shipment, now=NOON)
     assert english.body == "Acme Forwarding delivered TRK-1001!"
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True, locale="de")
+    set_preference(
+        acme.tenant,
+        customer_account_id=acme.customer_account.pk,
+        phone=PHONE,
+        sms_enabled=True,
+        locale="de",
+    )
     [german] = _send(acme.tenant, shipment, key="firing:de", now=NOON)
     assert german.body.startswith("Acme Forwarding: TRK-1001 wurde zugestellt.")
 
@@ -305,8 +368,9 @@ def test_sending_to_many_recipients_costs_a_fixed_number_of_queries(acme, shipme
 
     def queries(key: str) -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
-            sent = _send(acme.tenant, shipment, channel="in_app", audience="role:ops", key=key,
-                         now=NOON)
+            sent = _send(
+                acme.tenant, shipment, channel="in_app", audience="role:ops", key=key, now=NOON
+            )
         return len(sent), len(captured.captured_queries)
 
     queries("warm-up")  # the template tolerances of the ETA are cached per process
@@ -316,13 +380,15 @@ def test_sending_to_many_recipients_costs_a_fixed_number_of_queries(acme, shipme
     six = queries("six")
     assert (one[0], six[0]) == (1, 6)
     assert one[1] == six[1], (one, six)
-    set_preference(acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE,
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, customer_account_id=acme.customer_account.pk, phone=PHONE, sms_enabled=True
+    )
     with CaptureQueriesContext(connection) as captured:
         _send(acme.tenant, shipment, key="sms-one", now=NOON)
     alone = len(captured.captured_queries)
-    set_preference(acme.tenant, tracking_number="TRK-1001", phone="+4917000000001",
-                   sms_enabled=True)
+    set_preference(
+        acme.tenant, tracking_number="TRK-1001", phone="+4917000000001", sms_enabled=True
+    )
     with CaptureQueriesContext(connection) as captured:
         assert len(_send(acme.tenant, shipment, key="sms-two", now=NOON)) == 2
     assert len(captured.captured_queries) == alone

@@ -25,8 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="only shipments booked since (ISO 8601 date)")
         parser.add_argument("--csv", help="also write the report as CSV to this file")
 
-    def handle(self, *args: Any, tenant: str | None, since: str | None, csv: str | None,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, tenant: str | None, since: str | None, csv: str | None, **options: Any
+    ) -> None:
         start = None
         if since:
             try:

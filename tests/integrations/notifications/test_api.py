@@ -363,3 +363,37 @@ def test_notify_is_registered_validated_and_idempotent(acme, shipment, enqueued)
     )
     with tenant_context(acme.tenant.pk):
         assert Notification.objects.count() == 1
+
+
+@covers_url("notification-deliveries", "notification-inbox")
+def test_lists_cost_a_fixed_number_of_queries(acme, shipment, enqueued):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ops = acme.client("ops")
+
+    def queries(name):
+        with CaptureQueriesContext(connection) as captured:
+            assert ops.get(reverse(name)).status_code == 200
+        return len(captured.captured_queries)
+
+    with tenant_context(acme.tenant.pk):
+        services.notifications_send(
+            shipment_id=shipment.pk,
+            channel="in_app",
+            topic="delivered",
+            audience="role:ops",
+            key="l0",
+        )
+    few = (queries("notification-deliveries"), queries("notification-inbox"))
+    with tenant_context(acme.tenant.pk):
+        for n in range(1, 8):
+            services.notifications_send(
+                shipment_id=shipment.pk,
+                channel="in_app",
+                topic="delivered",
+                audience="role:ops",
+                key=f"l{n}",
+            )
+    many = (queries("notification-deliveries"), queries("notification-inbox"))
+    assert few == many

@@ -31,6 +31,7 @@ from shipments.timeline import definitions_by_version, events_by_shipment
 
 HORIZONS_H: tuple[int, ...] = (72, 24, 4, 1)
 BATCH = 500
+MAX_SHIPMENTS = 20_000  # the most recent; a report is recomputed, not stored
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -192,8 +193,9 @@ def eta_accuracy(
     until: datetime | None = None,
     horizons: Sequence[int] = HORIZONS_H,
 ) -> AccuracyReport:
-    """The report for the current tenant's delivered shipments (booked since/until)."""
-    shipments = Shipment.objects.filter(status="delivered").order_by("pk")
+    """The report for the current tenant's delivered shipments (booked since/until; the most
+    recent MAX_SHIPMENTS)."""
+    shipments = Shipment.objects.filter(status="delivered").order_by("-booked_at", "-pk")
     if since is not None:
         shipments = shipments.filter(booked_at__gte=since)
     if until is not None:
@@ -209,7 +211,7 @@ def eta_accuracy(
         "template_version_id",
         "timeline",
     )
-    samples = accuracy_samples(list(shipments.only(*fields)), horizons=horizons)
+    samples = accuracy_samples(list(shipments.only(*fields)[:MAX_SHIPMENTS]), horizons=horizons)
     return report_from_samples(samples, horizons=horizons)
 
 

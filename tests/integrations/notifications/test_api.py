@@ -397,3 +397,39 @@ def test_lists_cost_a_fixed_number_of_queries(acme, shipment, enqueued):
             )
     many = (queries("notification-deliveries"), queries("notification-inbox"))
     assert few == many
+
+
+def test_notification_rows_are_invisible_to_another_tenant(acme, shipment, enqueued):
+    from integrations.notifications.models import NotificationTemplate
+
+    _delivery(acme, shipment)
+    with tenant_context(acme.tenant.pk):
+        services.template_set(
+            topic="delivered", channel="sms", locale="en", subject="", body="{{ tracking_number }}"
+        )
+        counts = [
+            m.objects.count() for m in (NotificationPreference, NotificationTemplate, Notification)
+        ]
+    assert counts == [1, 1, 1]
+    with tenant_context(acme.other_tenant.pk):
+        assert [
+            m.objects.count() for m in (NotificationPreference, NotificationTemplate, Notification)
+        ] == [0, 0, 0]
+        # Naming the other tenant's account or tracking number is a 404, like a missing one.
+        with pytest.raises(services.NotFound):
+            services.preference_set(
+                values=services.PreferenceValues(),
+                known_milestones=set(),
+                customer_account_id=acme.customer_account.pk,
+            )
+        with pytest.raises(services.NotFound):
+            services.preference_set(
+                values=services.PreferenceValues(),
+                known_milestones=set(),
+                tracking_number="TRK-1001",
+            )
+        with pytest.raises(services.NotFound):
+            services.notifications_send(
+                shipment_id=shipment.pk, channel="sms", topic="delivered", key="steal"
+            )
+    assert acme.client("outsider").get(reverse("notification-templates")).json() == {"results": []}

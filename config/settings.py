@@ -345,7 +345,7 @@ LOGGING = {
 
 # --- Notifications and ETA ------------------------------------------------------------------
 # SMS: "file" (development: JSON lines in SMS_FILE_PATH), "console" (the log), "twilio".
-SMS_BACKEND = env.str("SMS_BACKEND", default="twilio" if PRODUCTION else "file")
+SMS_BACKEND = env.str("SMS_BACKEND", default="console" if PRODUCTION else "file")
 if SMS_BACKEND not in ("file", "console", "twilio"):
     raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND!r}: expected file, console or twilio")
 SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(BASE_DIR / ".local" / "sms" / "outbox.jsonl"))

@@ -161,7 +161,7 @@ class DeliveryOut(serializers.ModelSerializer[Notification]):
 
     @extend_schema_field(serializers.DictField())
     def get_cause(self, notification: Notification) -> dict[str, Any]:
-        # The unsubscribe token is the recipient's own: never shown to anyone else.
+        # The token is the recipient's: kept out of the cause (the body shows the link sent).
         return {k: v for k, v in (notification.cause or {}).items() if k != "unsubscribe_token"}
 
 

@@ -771,7 +771,8 @@ def _send_email(notification: Notification) -> tuple[str, str, str]:
         raise _email_failure(error) from None
     status = getattr(email, "anymail_status", None)
     message_id = str(getattr(status, "message_id", "") or "") if status else ""
-    provider = settings.EMAIL_BACKEND.rsplit(".", 1)[-1]
+    # "smtp", "console", … from django.core.mail.backends.<name>.EmailBackend
+    provider = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
     if getattr(settings, "ANYMAIL_ESP", "") and "anymail" in settings.EMAIL_BACKEND.lower():
         provider = settings.ANYMAIL_ESP
     return provider[:40], message_id, DeliveryStatus.SENT

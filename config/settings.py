@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -298,6 +299,9 @@ SPECTACULAR_SETTINGS = {
         "StopStateEnum": "integrations.models.StopState",
         "PlaceKindEnum": "shipments.places.models.PlaceKind",
         "IntegrationKindEnum": "integrations.models.IntegrationKind",
+        "NotificationChannelEnum": "integrations.notifications.models.Channel",
+        "TemplateChannelEnum": "integrations.notifications.serializers.TEMPLATE_CHANNELS",
+        "DeliveryStatusEnum": "integrations.notifications.models.DeliveryStatus",
     },
 }
 
@@ -359,4 +363,40 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}
+
+# --- Notifications and ETA ------------------------------------------------------------------
+# SMS: "file" (development: JSON lines in SMS_FILE_PATH), "console" (the log), "twilio".
+SMS_BACKEND = env.str("SMS_BACKEND", default="console" if PRODUCTION else "file")
+if SMS_BACKEND not in ("file", "console", "twilio"):
+    raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND!r}: expected file, console or twilio")
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(BASE_DIR / ".local" / "sms" / "outbox.jsonl"))
+SMS_TIMEOUT_S = env.float("SMS_TIMEOUT_S", default=10.0)
+TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")  # a number, or a messaging service (MG…)
+if PRODUCTION and SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+# Email providers through django-anymail (integrations/notifications/email_guard.py):
+# EMAIL_BACKEND=integrations.notifications.email_guard.AnymailBackend and ANYMAIL_ESP=<esp>.
+ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="")
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
+}
+NOTIFICATIONS_FROM_EMAIL = env.str("NOTIFICATIONS_FROM_EMAIL", default="")
+NOTIFICATIONS_UNSUBSCRIBE_DAYS = env.int("NOTIFICATIONS_UNSUBSCRIBE_DAYS", default=60)
+# ETA: history window of the lane statistics, last-mile road speed, freshest usable position.
+ETA_HISTORY_DAYS = env.int("ETA_HISTORY_DAYS", default=180)
+ETA_LAST_MILE_SPEED_KMH = env.float("ETA_LAST_MILE_SPEED_KMH", default=25.0)
+ETA_POSITION_MAX_AGE_MIN = env.int("ETA_POSITION_MAX_AGE_MIN", default=30)
+CELERY_BEAT_SCHEDULE |= {
+    "notifications-dispatch-due": {"task": "notifications.dispatch_due", "schedule": 60.0},
+    # Nightly, at 02:30 UTC.
+    "eta-lane-stats": {
+        "task": "eta.lane_stats_recompute",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }

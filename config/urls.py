@@ -29,6 +29,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ingest/", include("integrations.urls")),
     path("api/v1/places/", include("shipments.places.urls")),
+    path("api/v1/notifications/", include("integrations.notifications.urls")),
+    path("api/v1/eta/", include("integrations.eta.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -20,7 +20,7 @@ from tenancy.models import ApiScope
 MAX_RESULTS = 50
 
 
-class SearchQuery(serializers.Serializer):
+class SearchQuery(serializers.Serializer[dict[str, object]]):
     q = serializers.CharField(min_length=1, max_length=100, help_text="name, prefix or code")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS, default=10)
 

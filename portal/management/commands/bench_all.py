@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
+from integrations.eta.benchmarks import bench_eta
 from shipments.benchmarks import bench_timeline
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
@@ -25,6 +26,7 @@ Benchmark = Callable[[Tenant], dict]
 BENCHMARKS: dict[str, Benchmark] = {
     "timeline": bench_timeline,
     "ingest": bench_ingest,
+    "eta": bench_eta,
 }
 
 

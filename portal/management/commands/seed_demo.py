@@ -3,12 +3,20 @@ role and hundreds of live-looking shipments. Safe to run again: existing tenants
 
 from __future__ import annotations
 
+from datetime import time
+
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.eta.history import Carrier, Lane, generate_delivered
+from integrations.eta.models import LaneStat
+from integrations.eta.services import lane_stats_recompute
 from integrations.models import Integration
+from integrations.notifications.models import NotificationPreference
+from integrations.notifications.services import PreferenceValues, preference_set
+from integrations.selectors import known_milestones
 from shipments.demo import DemoPlan, seed_shipments
 from tenancy.context import tenant_context
 from tenancy.models import (
@@ -39,6 +47,18 @@ TENANTS = [
             DemoPlan("road_ltl", 40),
             DemoPlan("multimodal", 20),
         ],
+        # Delivered history for the ETA (lane statistics, the accuracy report).
+        "history": (
+            "road_ftl",
+            [
+                Lane("DEHAM", "FRPAR", 0.35),
+                Lane("NLRTM", "DEMUC", 0.25),
+                Lane("DEBER", "ESMAD", 0.9),
+            ],
+            [Carrier("DSV Road", 1.0), Carrier("Girteka", 1.2)],
+            300,
+        ),
+        "sms_phone": "+4915100000001",
     },
     {
         "slug": "swift",
@@ -54,6 +74,13 @@ TENANTS = [
             DemoPlan("parcel", 80),
             DemoPlan("road_ftl", 10),
         ],
+        "history": (
+            "last_mile",
+            [Lane("GBFXT", "GBFXT", 0.8), Lane("FRPAR", "FRPAR", 1.1)],
+            [Carrier("Swift Fleet", 1.0)],
+            200,
+        ),
+        "sms_phone": "+447700900001",
     },
 ]
 
@@ -75,6 +102,8 @@ class Command(BaseCommand):
                     shipments = seed_shipments(plans=plans, now=timezone.now())
                 self.stdout.write(f"{tenant.name}: {len(shipments)} shipments seeded")
             self._simulated_carrier(tenant)
+            self._eta_history(tenant, spec, scale)
+            self._notification_preferences(tenant, spec)
         logins.append(self._both_tenants_user())
         self._print(logins)
 
@@ -112,6 +141,52 @@ class Command(BaseCommand):
                     # Gate-in at the CFS/warehouse is how the simulator reports receipt.
                     "code_overrides": {"GTIN": "warehouse_received"},
                 },
+            )
+
+    def _eta_history(self, tenant: Tenant, spec: dict, scale: float) -> None:
+        """Delivered shipments on a few lanes, then the lane statistics (once per tenant)."""
+        with tenant_context(tenant.pk):
+            if LaneStat.objects.exists():
+                return
+            mode, lanes, carriers, count = spec["history"]
+            count = max(40, int(count * scale))
+            generate_delivered(
+                count=count,
+                now=timezone.now(),
+                seed=5,
+                mode=mode,
+                lanes=lanes,
+                carriers=carriers,
+                booked_from_days=120,
+                booked_to_days=6,
+                prefix="HIST-",
+            )
+            result = lane_stats_recompute()
+        self.stdout.write(
+            f"{tenant.name}: {count} delivered shipments of history, {result.rows} lane statistics"
+        )
+
+    @staticmethod
+    def _notification_preferences(tenant: Tenant, spec: dict) -> None:
+        """The first customer account (the demo customer user's) opts in to SMS for "out for
+        delivery" and "delivered" (the file backend writes them to SMS_FILE_PATH) and to
+        email, with quiet hours at night; a workflow rule "notify" sends them."""
+        with tenant_context(tenant.pk):
+            account = CustomerAccount.objects.order_by("code").first()
+            if account is None or NotificationPreference.objects.exists():
+                return
+            preference_set(
+                values=PreferenceValues(
+                    email=account.contact_email,
+                    phone=spec["sms_phone"],
+                    email_enabled=bool(account.contact_email),
+                    sms_enabled=True,
+                    sms_milestones=["out_for_delivery", "delivered"],
+                    quiet_hours_start=time(22, 0),
+                    quiet_hours_end=time(7, 0),
+                ),
+                known_milestones=known_milestones(),
+                customer_account_id=account.pk,
             )
 
     def _users(self, tenant: Tenant, domain: str) -> list[tuple[str, str, str]]:

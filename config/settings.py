@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "integrations.workflow",
     "integrations.notifications",
     "integrations.eta",
+    "integrations.subscriptions",
     "billing",
     "portal",
 ]
@@ -189,6 +190,8 @@ CELERY_BEAT_SCHEDULE = {
     "poll-due-integrations": {"task": "integrations.poll_due", "schedule": 30.0},
     "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 60.0},
+    # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
+    "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
 }
 CHANNEL_LAYERS = {
     "default": {

@@ -97,12 +97,15 @@ def outbox_record(
         )
         for item, data, account in resolved
     ]
-    try:
-        with transaction.atomic():
-            WebhookEvent.objects.bulk_create(events)
-    except IntegrityError:
-        # A concurrent transaction recorded one of the keys meanwhile: keep what is left.
-        return outbox_record(items=_drop_recorded(wanted), subscription_ids=subscription_ids)
+    if any(event.key for event in events):
+        try:
+            with transaction.atomic():
+                WebhookEvent.objects.bulk_create(events)
+        except IntegrityError:
+            # A concurrent transaction recorded one of the keys meanwhile: keep what is left.
+            return outbox_record(items=_drop_recorded(wanted), subscription_ids=subscription_ids)
+    else:
+        WebhookEvent.objects.bulk_create(events)
     deliveries = [
         Delivery(
             tenant_id=tenant_id,

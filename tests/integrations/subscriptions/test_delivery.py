@@ -188,9 +188,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_before_connecting(
     assert "destination refused" in _state(acme.tenant, d).last_error
 
 
-def test_plain_http_outside_the_allowed_networks_is_refused_before_connecting(
-    acme, edge, settings
-):
+def test_plain_http_outside_the_allowed_networks_is_refused_before_connecting(acme, edge, settings):
     edge.answer("hooks.partner.example", "93.184.216.34")
     subscription = subscription_for(acme.tenant, "http://hooks.partner.example/in")
     d = _record(acme.tenant, subscription)

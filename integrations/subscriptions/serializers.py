@@ -18,18 +18,42 @@ from integrations.subscriptions.models import (
 from tenancy.text import check_text
 
 
-class WebhookIn(serializers.Serializer):
-    url = serializers.URLField(
+class JSONBooleanField(serializers.BooleanField):
+    """true or false, as the schema says (DRF would also take 0, 1, "yes", "on"…)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")  # fail() raises
+
+
+class JSONCharField(serializers.CharField):
+    """A JSON string, as the schema says (DRF would turn 0 into "0")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class JSONURLField(JSONCharField, serializers.URLField):
+    pass
+
+
+class WebhookIn(serializers.Serializer[Any]):
+    url = JSONURLField(
         max_length=2000,
         help_text="https://… (plain http only to addresses inside WEBHOOK_ALLOWED_NETWORKS).",
     )
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices),
         allow_empty=False,
+        min_length=1,
         max_length=len(EventType.values),
     )
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
+    description = JSONCharField(max_length=200, required=False, allow_blank=True)
+    is_active = JSONBooleanField(required=False)
 
     def validate_url(self, value: str) -> str:
         check_text(value, "url")
@@ -40,7 +64,7 @@ class WebhookIn(serializers.Serializer):
         return value
 
 
-class WebhookOut(serializers.ModelSerializer):
+class WebhookOut(serializers.ModelSerializer[Subscription]):
     customer_accounts = serializers.ListField(
         source="customer_account_ids", child=serializers.IntegerField(), read_only=True
     )
@@ -69,7 +93,7 @@ class WebhookWithSecretOut(WebhookOut):
         fields = [*WebhookOut.Meta.fields, "secret"]
 
 
-class AttemptOut(serializers.ModelSerializer):
+class AttemptOut(serializers.ModelSerializer[DeliveryAttempt]):
     class Meta:
         model = DeliveryAttempt
         fields = [
@@ -83,7 +107,7 @@ class AttemptOut(serializers.ModelSerializer):
         ]
 
 
-class DeliveryOut(serializers.ModelSerializer):
+class DeliveryOut(serializers.ModelSerializer[Delivery]):
     webhook_id = serializers.CharField(source="message_id", read_only=True)
     event_type = serializers.CharField(source="event.type", read_only=True)
     event_timestamp = serializers.DateTimeField(source="event.occurred_at", read_only=True)
@@ -114,14 +138,14 @@ class DeliveryOut(serializers.ModelSerializer):
         return AttemptOut(delivery.attempt_log.all(), many=True).data
 
 
-class ReplayFailedIn(serializers.Serializer):
+class ReplayFailedIn(serializers.Serializer[Any]):
     since = serializers.DateTimeField(required=False, help_text="Only deliveries created since.")
 
 
-class ReplayFailedOut(serializers.Serializer):
+class ReplayFailedOut(serializers.Serializer[Any]):
     replayed = serializers.IntegerField()
 
 
-class DeliveryPage(serializers.Serializer):
+class DeliveryPage(serializers.Serializer[Any]):
     results = DeliveryOut(many=True)
     next = serializers.URLField(allow_null=True)

@@ -4,6 +4,8 @@ is claimed before it is sent, so a task that runs twice sends nothing twice)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from celery import shared_task
 from django.db import transaction
 
@@ -43,9 +45,10 @@ def sweep(
     """Every tenant: give up attempts whose worker died (they are retried), then queue what
     is due. The database, not the broker, is the record of what must be sent."""
     tenant_ids = list(Tenant.objects.values_list("pk", flat=True))
-    return for_each_tenant(
+    queued = for_each_tenant(
         tenant_ids, lambda tenant_id: _sweep_tenant(tenant_id, stale_after_s, overdue_s, limit)
     )
+    return cast(dict[int, int], queued)
 
 
 def _sweep_tenant(tenant_id: int, stale_after_s: float, overdue_s: float, limit: int) -> int:

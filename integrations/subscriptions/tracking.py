@@ -186,7 +186,9 @@ def _events(
     else:
         became_delivered = status == DELIVERED and bool(DELIVERY_MILESTONES & set(reached))
     if became_delivered:
-        proof = next((actuals[c] for c in ("delivered", "proof_of_delivery") if c in actuals), {})
+        proof: dict[str, Any] = next(
+            (actuals[c] for c in ("delivered", "proof_of_delivery") if c in actuals), {}
+        )
         events.append((EventType.SHIPMENT_DELIVERED, {"delivered_at": _iso(proof.get("at"))}))
     eta_changed = before.eta_known and before.eta != eta
     if eta_changed:

@@ -84,15 +84,15 @@ def test_during_a_rotation_both_secrets_verify():
 
 
 def _verify_with_the_standard_library(secret: str, headers: dict, body: bytes) -> bool:
-    """The README's recipe, word for word."""
+    """The README's recipe ("Partner webhooks", Verifying), as written there."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     fresh = abs(time.time() - int(headers["webhook-timestamp"])) <= 5 * 60
     return fresh and any(
-        hmac.compare_digest(expected, candidate.partition(",")[2])
-        for candidate in headers["webhook-signature"].split(" ")
-        if candidate.startswith("v1,")
+        hmac.compare_digest(expected, sig.partition(",")[2])
+        for sig in headers["webhook-signature"].split(" ")
+        if sig.startswith("v1,")
     )
 
 

@@ -21,6 +21,7 @@ from integrations.subscriptions.models import (
     Subscription,
     new_signing_secret,
 )
+from integrations.subscriptions.tracking import TRACKING_TYPES
 from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
 from tenancy.errors import Conflict, DomainError
@@ -132,8 +133,11 @@ def subscription_update(
     if "url" in changes:
         subscription.url = changed["url"] = _check_url(changes["url"])
     if "event_types" in changes:
-        subscription.event_types = _check_event_types(changes["event_types"])
-        changed["event_types"] = subscription.event_types
+        chosen = _check_event_types(changes["event_types"])
+        if TRACKING_TYPES & set(chosen) and not TRACKING_TYPES & set(subscription.event_types):
+            # It starts listening to shipment events now (what came before was not watched).
+            subscription.watching_since = now
+        subscription.event_types = changed["event_types"] = chosen
     if "description" in changes:
         subscription.description = changed["description"] = changes["description"]
     if "is_active" in changes and bool(changes["is_active"]) != subscription.is_active:

@@ -9,7 +9,7 @@ from typing import cast
 from celery import shared_task
 from django.db import transaction
 
-from integrations.subscriptions import delivery, selectors
+from integrations.subscriptions import delivery, retention, selectors
 from tenancy.context import for_each_tenant
 from tenancy.models import Tenant
 
@@ -42,8 +42,9 @@ def sweep(
     overdue_s: float = OVERDUE_S,
     limit: int = SWEEP_LIMIT,
 ) -> dict[int, int]:
-    """Every tenant: give up attempts whose worker died (they are retried), then queue what
-    is due. The database, not the broker, is the record of what must be sent."""
+    """Every tenant: give up attempts whose worker died (they are retried), forget what is
+    past its retention, then queue what is due. The database, not the broker, is the record
+    of what must be sent."""
     tenant_ids = list(Tenant.objects.values_list("pk", flat=True))
     queued = for_each_tenant(
         tenant_ids, lambda tenant_id: _sweep_tenant(tenant_id, stale_after_s, overdue_s, limit)
@@ -53,6 +54,7 @@ def sweep(
 
 def _sweep_tenant(tenant_id: int, stale_after_s: float, overdue_s: float, limit: int) -> int:
     delivery.deliveries_recover_stale(stale_after_s=stale_after_s)
+    retention.events_purge()
     by_subscription = selectors.due_deliveries(overdue_s=overdue_s, limit=limit)
     transaction.on_commit(lambda: enqueue(tenant_id, by_subscription), robust=True)
     return sum(len(ids) for ids in by_subscription.values())

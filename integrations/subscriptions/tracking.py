@@ -142,9 +142,14 @@ def _before(
     earlier = {
         code: actual.get("event_id")
         for code, actual in actuals.items()
-        if (_time(actual.get("recorded_at")) or since) < since
+        if _recorded_before(actual, since)
     }
     return Before(None, None, False, None, earlier), False
+
+
+def _recorded_before(actual: dict[str, Any], since: datetime) -> bool:
+    recorded = _time(actual.get("recorded_at"))
+    return recorded is None or recorded < since  # no time kept: from before, not news
 
 
 def _time(value: object) -> datetime | None:

@@ -282,3 +282,21 @@ def test_the_task_sends_after_commit_and_a_lost_enqueue_is_found_by_the_sweep(
         tasks.sweep.apply(kwargs={"overdue_s": -60})
     assert len(receiver.requests) == 2
     assert receiver.requests[1][2]["webhook-id"] == lost.message_id != d.message_id
+
+
+def test_old_events_are_purged_by_the_sweep_unless_still_under_way(acme, receiver):
+    from integrations.subscriptions.models import WebhookEvent
+
+    subscription = subscription_for(acme.tenant, receiver.url)
+    done, under_way, recent = (_record(acme.tenant, subscription) for _ in range(3))
+    with tenant_context(acme.tenant.pk):
+        Delivery.objects.filter(pk=done.pk).update(status=DeliveryStatus.SUCCEEDED)
+        old = timezone.now() - timedelta(days=31)
+        WebhookEvent.objects.filter(pk__in=[done.event_id, under_way.event_id]).update(
+            created_at=old
+        )
+    tasks.sweep.apply(kwargs={"overdue_s": 3600})
+    with tenant_context(acme.tenant.pk):
+        left = set(WebhookEvent.objects.values_list("pk", flat=True))
+        assert left == {under_way.event_id, recent.event_id}
+        assert not Delivery.objects.filter(pk=done.pk).exists()

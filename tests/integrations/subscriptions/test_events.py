@@ -324,3 +324,17 @@ def test_another_tenants_subscriptions_never_see_an_event(acme):
     subscription_for(acme.other_tenant, URL)
     _shipment(acme.tenant)
     assert _events(acme.tenant) == [] and _events(acme.other_tenant) == []
+
+
+def test_adding_shipment_events_to_a_webhook_starts_watching_from_then(acme):
+    from integrations.subscriptions.services import subscription_update
+
+    subscription = subscription_for(acme.tenant, URL, ["document.added"])
+    shipment = _shipment(acme.tenant)  # created while nobody watched shipments
+    with tenant_context(acme.tenant.pk):
+        subscription_update(
+            subscription=subscription,
+            changes={"event_types": ["shipment.created", "milestone.reached"]},
+        )
+    _record(acme.tenant, _act(shipment, "picked_up", AT))
+    assert _types(acme.tenant) == ["milestone.reached"]  # not "created" for an old shipment

@@ -268,8 +268,10 @@ def test_a_customer_limited_key_sees_only_its_own_webhooks_and_its_accounts_even
             "event__shipment_id", flat=True
         )
     assert event_shipment == mine.pk
-    # Its own webhook works for it.
+    # Its own webhook works for it, and its test event shows in its log.
     assert _post(limited, TEST, [own["id"]]).status_code == 202
+    log = limited.get(reverse(DELIVERIES, args=[own["id"]])).json()["results"]
+    assert [d["event_type"] for d in log] == ["webhook.test", "milestone.reached"]
     assert _post(limited, ROTATE, [own["id"]]).status_code == 200
     assert _post(limited, REPLAY_FAILED, [own["id"]]).status_code == 202
     failed = _failed_delivery(acme.tenant, subscription, mine)

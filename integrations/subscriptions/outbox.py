@@ -8,7 +8,8 @@ the workflow "webhook" action and the test endpoint. A change that commits has i
 finds them), one that rolls back has none.
 
 Set-based: one query to find the tenant's listeners (the whole cost when nobody listens),
-then one INSERT of events and one of deliveries per call, whatever the number of items.
+then a fixed handful per call whatever the number of items (ids, COPY and INSERT … SELECT of
+the events, the same of the deliveries).
 
 For another app, e.g. the exceptions app when an exception opens::
 
@@ -31,13 +32,55 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from integrations.subscriptions import payloads, selectors, tasks
-from integrations.subscriptions.models import TEST_EVENT, Delivery, WebhookEvent
+from integrations.subscriptions.models import TEST_EVENT, DeliveryStatus, new_message_id
 from integrations.subscriptions.selectors import Listener
+from shipments.bulk import Stage
 from tenancy.context import current_tenant_id
+
+EVENT_COLUMNS = (
+    "id",
+    "tenant_id",
+    "type",
+    "occurred_at",
+    "body",
+    "key",
+    "shipment_id",
+    "customer_account_id",
+    "created_at",
+)
+DELIVERY_COLUMNS = (
+    "tenant_id",
+    "subscription_id",
+    "event_id",
+    "message_id",
+    "status",
+    "next_attempt_at",
+    "created_at",
+)
+# COPY into session temp tables, then one INSERT … SELECT each (shipments/bulk.py): Django's
+# bulk_create spent more time building the statement than PostgreSQL took to run it.
+EVENT_STAGE = Stage("stage_webhook_event", "subscriptions_webhookevent", EVENT_COLUMNS)
+DELIVERY_STAGE = Stage("stage_webhook_delivery", "subscriptions_delivery", DELIVERY_COLUMNS)
+NEXT_EVENT_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('subscriptions_webhookevent', 'id')) "
+    "FROM generate_series(1, %s)"
+)
+INSERT_EVENTS = (
+    f"INSERT INTO subscriptions_webhookevent ({EVENT_STAGE.column_list}) "  # noqa: S608
+    f"SELECT {EVENT_STAGE.column_list} FROM {EVENT_STAGE.name} ORDER BY id "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+# The defaults of the columns not staged (attempts, step, last_error) are Django's, not the
+# database's: given here.
+INSERT_DELIVERIES = (
+    f"INSERT INTO subscriptions_delivery ({DELIVERY_STAGE.column_list}, attempts, step, "  # noqa: S608
+    f"last_error) SELECT {DELIVERY_STAGE.column_list}, 0, 0, '' FROM {DELIVERY_STAGE.name} "
+    "RETURNING id, subscription_id"
+)
 
 
 @dataclass(frozen=True)
@@ -78,69 +121,51 @@ def outbox_record(
         for item in items
         if targeted or any(item.event_type in listener.event_types for listener in found)
     ]
-    wanted = _drop_recorded(wanted)
-    if not wanted:
-        return []
     resolved = _with_shipments(wanted)
+    if not resolved:
+        return []
     tenant_id = current_tenant_id()
     now = timezone.now()
-    events = [
-        WebhookEvent(
-            tenant_id=tenant_id,
-            type=item.event_type,
-            occurred_at=item.occurred_at or now,
-            body=payloads.render(item.event_type, item.occurred_at or now, data),
-            key=item.key[:200],
-            shipment_id=item.shipment_id,
-            customer_account_id=account,
-            created_at=now,
-        )
-        for item, data, account in resolved
-    ]
-    if any(event.key for event in events):
-        try:
-            with transaction.atomic():
-                WebhookEvent.objects.bulk_create(events)
-        except IntegrityError:
-            # A concurrent transaction recorded one of the keys meanwhile: keep what is left.
-            return outbox_record(items=_drop_recorded(wanted), subscription_ids=subscription_ids)
-    else:
-        WebhookEvent.objects.bulk_create(events)
-    deliveries = [
-        Delivery(
-            tenant_id=tenant_id,
-            subscription_id=listener.id,
-            event_id=event.pk,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for event in events
-        for listener in found
-        if (targeted or event.type in listener.event_types)
-        and (event.type == TEST_EVENT or listener.sees(event.customer_account_id))
-    ]
-    Delivery.objects.bulk_create(deliveries)
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_EVENT_IDS, [len(resolved)])
+        ids = [row[0] for row in cursor.fetchall()]
+        rows = [
+            (
+                event_id,
+                tenant_id,
+                item.event_type,
+                item.occurred_at or now,
+                payloads.render(item.event_type, item.occurred_at or now, data),
+                item.key[:200],
+                item.shipment_id,
+                account,
+                now,
+            )
+            for event_id, (item, data, account) in zip(ids, resolved, strict=True)
+        ]
+        EVENT_STAGE.load(cursor.cursor, rows)
+        # A key recorded before (or twice in this batch) inserts nothing: idempotent sources.
+        cursor.execute(INSERT_EVENTS)
+        inserted = {row[0] for row in cursor.fetchall()}
+        deliveries = [
+            (tenant_id, listener.id, event_id, new_message_id(), DeliveryStatus.PENDING, now, now)
+            for event_id, event_type, account in (
+                (row[0], row[2], row[7]) for row in rows if row[0] in inserted
+            )
+            for listener in found
+            if (targeted or event_type in listener.event_types)
+            and (event_type == TEST_EVENT or listener.sees(account))
+        ]
+        if not deliveries:
+            return []
+        DELIVERY_STAGE.load(cursor.cursor, deliveries)
+        cursor.execute(INSERT_DELIVERIES)
+        created = cursor.fetchall()
     by_subscription: dict[int, list[int]] = {}
-    for delivery in deliveries:
-        by_subscription.setdefault(delivery.subscription_id, []).append(delivery.pk)
+    for delivery_id, subscription_id in sorted(created):
+        by_subscription.setdefault(subscription_id, []).append(delivery_id)
     transaction.on_commit(lambda: tasks.enqueue(tenant_id, by_subscription), robust=True)
-    return [delivery.pk for delivery in deliveries]
-
-
-def _drop_recorded(items: list[OutboxItem]) -> list[OutboxItem]:
-    keys = {item.key[:200] for item in items if item.key}
-    if not keys:
-        return items
-    seen = set(WebhookEvent.objects.filter(key__in=keys).values_list("key", flat=True))
-    kept: list[OutboxItem] = []
-    for item in items:
-        key = item.key[:200]
-        if key and key in seen:
-            continue
-        if key:
-            seen.add(key)  # the same key twice in one call: the first wins
-        kept.append(item)
-    return kept
+    return [delivery_id for delivery_id, _ in sorted(created)]
 
 
 def _with_shipments(

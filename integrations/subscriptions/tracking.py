@@ -6,8 +6,9 @@ anyone listens to shipment events): the new cached timeline is compared with it,
 go to the outbox, the state moves on — all in that transaction, set-based:
 
 * nobody listens to shipment events: one query, nothing else;
-* otherwise about seven per batch, whatever its size: listeners, the shipments and their
-  states (one join), the summaries (two), the states upsert, events, deliveries.
+* otherwise eight per batch, whatever its size: listeners, the shipments and their states
+  (one join), the summaries (two), the states upsert, event ids, events and deliveries (each
+  COPYed into a stage, then one INSERT … SELECT).
 
 Which events (for each shipment, at most one of each type, milestones one per code):
 

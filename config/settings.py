@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "integrations.workflow",
     "integrations.notifications",
     "integrations.eta",
+    "integrations.subscriptions",
     "billing",
     "portal",
 ]
@@ -210,6 +211,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
     # With RECEIVED_GRACE_S (integrations/tasks.py) this bounds a lost enqueue: 30 + 20 s.
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
+    # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
+    "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
 }
 CHANNEL_LAYERS = {
     "default": {

@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/v1/places/", include("shipments.places.urls")),
     path("api/v1/notifications/", include("integrations.notifications.urls")),
     path("api/v1/eta/", include("integrations.eta.urls")),
+    path("api/v1/webhooks/", include("integrations.subscriptions.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

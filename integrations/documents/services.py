@@ -41,6 +41,7 @@ from integrations.models import (
 )
 from integrations.pipeline import STAGE_INTAKE, STAGE_PARSE, register_channel_processor
 from integrations.selectors import SenderScope
+from integrations.subscriptions.documents import documents_added
 from shipments.models import Classifier, Shipment, SourceKind, TrackingEvent
 from shipments.selectors import shipment_ids_by_reference_values
 from shipments.services import NewEvent, events_record
@@ -254,6 +255,7 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
     visible = set(Shipment.objects.filter(pk__in=hinted).values_list("pk", flat=True))
 
     to_apply: list[tuple[ProposedUpdate, NewEvent]] = []
+    proposals_saved: list[ProposedUpdate] = []
     for message, text, found, hints in read:
         matched: set[int] = set()
         for ref in found.references:
@@ -291,6 +293,7 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
         proposal.fields = fields
         proposal.status = ProposalStatus.PENDING
         proposal.save()
+        proposals_saved.append(proposal)
         if (
             confidence >= threshold
             and shipment_id is not None
@@ -302,6 +305,8 @@ def process_document_messages(messages: Sequence[InboundMessage], *, force: bool
         message.last_error = ""
         message.events_parsed = 1
 
+    # Partner webhooks: "document.added" for each document now attached to a shipment.
+    documents_added(proposals=[p for p in proposals_saved if p.shipment_id is not None])
     if to_apply:
         events_record(events=[event for _, event in to_apply], refresh=True)
         keys = {event.dedupe_key for _, event in to_apply}

@@ -27,10 +27,10 @@ from integrations.subscriptions.models import (
     Subscription,
 )
 from integrations.subscriptions.serializers import (
-    DeliveryOut,
     DeliveryPage,
     ReplayFailedIn,
     ReplayFailedOut,
+    WebhookDeliveryOut,
     WebhookIn,
     WebhookOut,
     WebhookWithSecretOut,
@@ -122,12 +122,12 @@ class WebhookTestView(WebhookAPIView):
     role_map = {"POST": STAFF}
     scope_map = {"POST": WRITE}
 
-    @extend_schema(request=None, responses={202: DeliveryOut})
+    @extend_schema(request=None, responses={202: WebhookDeliveryOut})
     def post(self, request: Request, webhook_id: int) -> Response:
         delivery = services.subscription_test(
             subscription=self.subscription(webhook_id), api_key=self.api_key, actor=self.actor
         )
-        return Response(DeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
+        return Response(WebhookDeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
 class WebhookDeliveryListView(WebhookAPIView):
@@ -164,14 +164,14 @@ class WebhookDeliveryListView(WebhookAPIView):
             query = params.copy()
             query["cursor"] = _encode_cursor(page[-1].pk)
             following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        return Response({"results": DeliveryOut(page, many=True).data, "next": following})
+        return Response({"results": WebhookDeliveryOut(page, many=True).data, "next": following})
 
 
 class WebhookDeliveryReplayView(WebhookAPIView):
     role_map = {"POST": STAFF}
     scope_map = {"POST": WRITE}
 
-    @extend_schema(request=None, responses={202: DeliveryOut})
+    @extend_schema(request=None, responses={202: WebhookDeliveryOut})
     def post(self, request: Request, webhook_id: int, delivery_id: int) -> Response:
         subscription = self.subscription(webhook_id)
         found = selectors.delivery_list(
@@ -183,7 +183,7 @@ class WebhookDeliveryReplayView(WebhookAPIView):
         delivery = services.delivery_replay(
             delivery=delivery, api_key=self.api_key, actor=self.actor
         )
-        return Response(DeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
+        return Response(WebhookDeliveryOut(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
 class WebhookReplayFailedView(WebhookAPIView):

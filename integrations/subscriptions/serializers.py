@@ -107,7 +107,7 @@ class AttemptOut(serializers.ModelSerializer[DeliveryAttempt]):
         ]
 
 
-class DeliveryOut(serializers.ModelSerializer[Delivery]):
+class WebhookDeliveryOut(serializers.ModelSerializer[Delivery]):
     webhook_id = serializers.CharField(source="message_id", read_only=True)
     event_type = serializers.CharField(source="event.type", read_only=True)
     event_timestamp = serializers.DateTimeField(source="event.occurred_at", read_only=True)
@@ -147,5 +147,5 @@ class ReplayFailedOut(serializers.Serializer[Any]):
 
 
 class DeliveryPage(serializers.Serializer[Any]):
-    results = DeliveryOut(many=True)
+    results = WebhookDeliveryOut(many=True)
     next = serializers.URLField(allow_null=True)

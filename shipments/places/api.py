@@ -14,7 +14,7 @@ from shipments.places.models import TenantPlace
 from shipments.places.serializers import SearchHitOut, TenantPlaceIn, TenantPlaceOut
 from tenancy.api.base import STAFF, TenantAPIView
 from tenancy.api.schema import list_of
-from tenancy.errors import NotFound
+from tenancy.errors import DomainError, NotFound
 from tenancy.models import ApiScope
 
 MAX_RESULTS = 50
@@ -36,7 +36,11 @@ class PlaceSearchView(TenantAPIView):
     @extend_schema(parameters=[SearchQuery], responses=list_of(SearchHitOut, "PlaceSearchList"))
     def get(self, request: Request) -> Response:
         params = SearchQuery(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        if not params.is_valid():
+            first = next(iter(params.errors))
+            raise DomainError(
+                f"{first}: {params.errors[first][0]}", code="invalid_query", fields=params.errors
+            )
         query, limit = params.validated_data["q"], params.validated_data["limit"]
         hits = [
             asdict(hit) | {"scope": "tenant" if hit.source == selectors.TENANT else "registry"}
@@ -52,7 +56,9 @@ class TenantPlaceListView(TenantAPIView):
     scope_map = {"GET": frozenset({ApiScope.READ}), "POST": frozenset({ApiScope.WRITE})}
     customer_scope = None
 
-    @extend_schema(responses=list_of(TenantPlaceOut, "TenantPlaceList"))
+    @extend_schema(
+        operation_id="places_tenant_list", responses=list_of(TenantPlaceOut, "TenantPlaceList")
+    )
     def get(self, request: Request) -> Response:
         places = selectors.tenant_place_list()
         return Response({"results": TenantPlaceOut(places, many=True).data})

@@ -32,7 +32,9 @@ class TenantPlaceIn(serializers.Serializer):
 
 
 class TenantPlaceOut(serializers.ModelSerializer):
-    place_code = serializers.CharField(source="place.code", default=None, read_only=True)
+    place_code = serializers.CharField(
+        source="place.code", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = TenantPlace

@@ -4,6 +4,7 @@ else matches no URL (a 404 like an id that does not exist)."""
 from __future__ import annotations
 
 from django.urls import register_converter
+from django.urls.converters import get_converters
 
 PUBLIC_ID_PATTERN = "shp_[0-9a-hjkmnp-tv-z]{16}"
 
@@ -19,4 +20,5 @@ class PublicIdConverter:
 
 
 def register() -> None:
-    register_converter(PublicIdConverter, "public_id")
+    if "public_id" not in get_converters():  # both URL modules that use it call this
+        register_converter(PublicIdConverter, "public_id")

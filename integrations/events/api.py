@@ -47,7 +47,10 @@ def _flatten(detail: Any, path: str) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         found: dict[str, list[str]] = {}
         for key, value in detail.items():
-            name = f"{path}.{key}" if path else str(key)
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                name = f"{path}[{key}]"  # an item of a list
+            else:
+                name = f"{path}.{key}" if path else str(key)
             found |= _flatten(value, "" if key == "non_field_errors" and not path else name)
         return found
     if isinstance(detail, list) and detail and all(isinstance(d, dict | list) for d in detail):

@@ -6,7 +6,10 @@ from drf_spectacular.utils import OpenApiExample, inline_serializer
 from rest_framework import serializers
 
 from shipments.models import Classifier
-from tenancy.api.fields import AwareDateTimeField
+from tenancy.api.fields import (
+    AwareDateTimeField,
+    StrictCharField,
+)
 
 MAX_EVENTS = 1000
 
@@ -19,7 +22,7 @@ class EventIn(serializers.Serializer):
     classifier = serializers.ChoiceField(
         choices=Classifier.choices, help_text="ACT happened, EST expected, PLN planned"
     )
-    location = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    location = StrictCharField(max_length=120, required=False, allow_blank=True)
     code = serializers.CharField(
         max_length=40, required=False, allow_blank=True, help_text="Your own status code"
     )
@@ -35,7 +38,7 @@ class EventIn(serializers.Serializer):
 
 
 class ReferencedEventIn(EventIn):
-    reference = serializers.CharField(max_length=80, help_text="Any reference of the shipment")
+    reference = StrictCharField(max_length=80, help_text="Any reference of the shipment")
 
 
 class ShipmentEventsIn(serializers.Serializer):

@@ -13,7 +13,12 @@ from rest_framework import serializers
 
 from milestones.models import Mode
 from shipments.models import LinkKind, ReferenceKind, Shipment
-from tenancy.api.fields import AwareDateTimeField
+from tenancy.api.fields import (
+    AwareDateTimeField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 
 # Partners name their references; "milepost" is the public id itself (never sent, never shown).
 REFERENCE_KINDS = [(value, label) for value, label in ReferenceKind.choices if value != "milepost"]
@@ -34,7 +39,7 @@ MAX_REFERENCES = 20
 
 class ReferenceSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=REFERENCE_KINDS)
-    value = serializers.CharField(max_length=80)
+    value = StrictCharField(max_length=80)
 
 
 class PlaceSerializer(serializers.Serializer):
@@ -43,9 +48,9 @@ class PlaceSerializer(serializers.Serializer):
     locode = serializers.RegexField(
         LOCODE_PATTERN, required=False, allow_blank=True, help_text="UN/LOCODE, e.g. DEHAM"
     )
-    address = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
-    lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+    address = StrictCharField(max_length=300, required=False, allow_blank=True)
+    lat = StrictFloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lon = StrictFloatField(min_value=-180, max_value=180, required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs.get("lat") is None) != (attrs.get("lon") is None):
@@ -54,7 +59,7 @@ class PlaceSerializer(serializers.Serializer):
 
 
 class ParentIn(serializers.Serializer):
-    id = serializers.CharField(max_length=24, help_text="The parent shipment's id (shp_…)")
+    id = StrictCharField(max_length=24, help_text="The parent shipment's id (shp_…)")
     kind = serializers.ChoiceField(choices=LinkKind.choices, default=LinkKind.CONSOLIDATION)
 
 
@@ -62,17 +67,17 @@ class ShipmentIn(serializers.Serializer):
     references = ReferenceSerializer(many=True, min_length=1, max_length=MAX_REFERENCES)
     mode = serializers.ChoiceField(choices=Mode.choices)
     booked_at = AwareDateTimeField()
-    carrier = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    service = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    carrier = StrictCharField(max_length=120, required=False, allow_blank=True)
+    service = StrictCharField(max_length=60, required=False, allow_blank=True)
     customer = serializers.CharField(
         max_length=40, required=False, allow_null=True, help_text="A customer account code"
     )
-    shipper_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    consignee_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    shipper_name = StrictCharField(max_length=200, required=False, allow_blank=True)
+    consignee_name = StrictCharField(max_length=200, required=False, allow_blank=True)
     origin = PlaceSerializer(required=False)
     destination = PlaceSerializer(required=False)
     promised_at = AwareDateTimeField(required=False, allow_null=True)
-    template = serializers.IntegerField(
+    template = StrictIntegerField(
         min_value=1,
         max_value=2**62,
         required=False,
@@ -83,18 +88,18 @@ class ShipmentIn(serializers.Serializer):
 
 
 class ShipmentPatch(serializers.Serializer):
-    carrier = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    service = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    customer = serializers.CharField(max_length=40, required=False, allow_null=True)
-    shipper_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    consignee_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    carrier = StrictCharField(max_length=120, required=False, allow_blank=True)
+    service = StrictCharField(max_length=60, required=False, allow_blank=True)
+    customer = StrictCharField(max_length=40, required=False, allow_null=True)
+    shipper_name = StrictCharField(max_length=200, required=False, allow_blank=True)
+    consignee_name = StrictCharField(max_length=200, required=False, allow_blank=True)
     origin = PlaceSerializer(required=False)
     destination = PlaceSerializer(required=False)
     promised_at = AwareDateTimeField(required=False, allow_null=True)
 
 
 class CancelIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True)
 
 
 PLACE_OUT = inline_serializer(

@@ -32,7 +32,7 @@ from shipments.api.serializers import (
 from shipments.api.timeline import timeline_out
 from shipments.models import Shipment
 from tenancy.api.base import CALLER_ONLY, STAFF, TenantAPIView
-from tenancy.api.fields import query_time, time_parameter
+from tenancy.api.fields import limit_parameter, query_time, time_parameter
 from tenancy.api.pagination import Keyset, paginate
 from tenancy.api.parsers import query_flag
 from tenancy.errors import DomainError, NotFound
@@ -118,8 +118,12 @@ class ShipmentListView(ShipmentAPIView):
                 "Only shipments changed since then, oldest change first (for syncing).",
             ),
             OpenApiParameter("late", bool),
-            OpenApiParameter("cursor", str, description="From the previous page's next link"),
-            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+                description="From the previous page's next link",
+            ),
+            limit_parameter(),
         ],
         responses=SHIPMENT_PAGE,
     )

@@ -67,3 +67,42 @@ def time_parameter(name: str, description: str) -> OpenApiParameter:
         required=False,
         description=description + " ISO 8601 with an offset (a '+' must be sent as %2B).",
     )
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField would take 12 or 1.5 for "12" (the schema says string)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        result: str = super().to_internal_value(data)
+        return result
+
+
+class StrictFloatField(serializers.FloatField):
+    """Numbers only: DRF's FloatField would take true or "1.5"."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        result: float = super().to_internal_value(data)
+        return result
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Whole numbers only: DRF's IntegerField would take "12", 12.0 or true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        result: int = super().to_internal_value(data)
+        return result
+
+
+def limit_parameter() -> OpenApiParameter:
+    return OpenApiParameter(
+        "limit",
+        serializers.IntegerField(min_value=1, max_value=200),
+        required=False,
+        description="Page size, 1-200 (default 50)",
+    )

@@ -16,7 +16,8 @@ from integrations.parsers.base import ParseContext
 from shipments.models import Shipment, TrackingEvent
 from tenancy.context import tenant_context
 from tests.access import covers_url
-from tests.shipments.api_fixtures import Api, api  # noqa: F401
+from tests.shipments.api_fixtures import Api
+from tests.shipments.api_fixtures import api as api
 
 EVENT = {"milestone": "picked_up", "occurred_at": "2026-03-02T09:00:00+01:00", "classifier": "ACT"}
 

@@ -13,7 +13,8 @@ from shipments.models import ReferenceKind, Shipment, ShipmentLink, ShipmentRefe
 from shipments.services import events_record
 from tenancy.context import tenant_context
 from tests.access import covers_url
-from tests.shipments.api_fixtures import Api, api, new_shipment  # noqa: F401
+from tests.shipments.api_fixtures import Api, new_shipment
+from tests.shipments.api_fixtures import api as api
 from tests.shipments.factories import ShipmentFactory
 
 pytestmark = pytest.mark.django_db

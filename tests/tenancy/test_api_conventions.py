@@ -17,7 +17,8 @@ from shipments.models import Shipment
 from tenancy.api import ratelimit
 from tenancy.context import tenant_context
 from tenancy.models import IdempotencyKey
-from tests.shipments.api_fixtures import Api, api, make_api, new_shipment  # noqa: F401
+from tests.shipments.api_fixtures import Api, make_api, new_shipment
+from tests.shipments.api_fixtures import api as api
 
 
 def _post(client, body, key, path="/api/v1/shipments/"):

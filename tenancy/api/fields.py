@@ -102,7 +102,7 @@ class StrictIntegerField(serializers.IntegerField):
 def limit_parameter() -> OpenApiParameter:
     return OpenApiParameter(
         "limit",
-        serializers.IntegerField(min_value=1, max_value=200),
+        {"type": "integer", "minimum": 1, "maximum": 200},
         required=False,
         description="Page size, 1-200 (default 50)",
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
+from portal.benchmarks import bench_api, bench_scale
 from shipments.benchmarks import bench_timeline
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
@@ -25,6 +26,8 @@ Benchmark = Callable[[Tenant], dict]
 BENCHMARKS: dict[str, Benchmark] = {
     "timeline": bench_timeline,
     "ingest": bench_ingest,
+    "api": bench_api,
+    "scale": bench_scale,
 }
 
 

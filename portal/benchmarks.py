@@ -286,9 +286,9 @@ def _build(tenant: Tenant, count: int, prefix: str, seed: int) -> dict:
             )
             events = []
             for i, sid in enumerate(ids):
-                booked = base + timedelta(minutes=done + i)
+                booked_at = base + timedelta(minutes=done + i)
                 for e in range(EVENTS_PER_SHIPMENT):
-                    at = (booked + timedelta(hours=5 * e)).isoformat()
+                    at = (booked_at + timedelta(hours=5 * e)).isoformat()
                     events.append(
                         f"{tenant.pk}\t{sid}\t{MILESTONES[e % 5]}\t{at}\t"
                         f"{'ACT' if e < 5 else 'EST'}\tNLRTM\tintegration\tx12:BULK\tX{e}\t"

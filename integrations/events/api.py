@@ -64,7 +64,7 @@ def _flatten(detail: Any, path: str) -> dict[str, list[str]]:
 
 
 class EventsIntakeView(TenantAPIView):
-    def accept(self, serializer: serializers.Serializer, shipment: Any = None) -> Response:
+    def accept(self, serializer: serializers.Serializer[Any], shipment: Any = None) -> Response:
         try:
             events = self._checked(serializer)
             message = services.events_submit(
@@ -75,7 +75,7 @@ class EventsIntakeView(TenantAPIView):
         return Response(self._accepted(message, len(events)), status=status.HTTP_202_ACCEPTED)
 
     @staticmethod
-    def _checked(serializer: serializers.Serializer) -> list[dict[str, Any]]:
+    def _checked(serializer: serializers.Serializer[Any]) -> list[dict[str, Any]]:
         if not serializer.is_valid():
             fields = _flatten(serializer.errors, "")
             raise InvalidEvents("; ".join(f"{k}: {v[0]}" for k, v in fields.items()), fields=fields)

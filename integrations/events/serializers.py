@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, inline_serializer
 from rest_framework import serializers
 
@@ -14,7 +16,7 @@ from tenancy.api.fields import (
 MAX_EVENTS = 1000
 
 
-class EventIn(serializers.Serializer):
+class EventIn(serializers.Serializer[Any]):
     milestone = serializers.CharField(
         max_length=40, help_text="A milestone code of the tenant's templates (/api/v1/templates/)"
     )
@@ -41,12 +43,12 @@ class ReferencedEventIn(EventIn):
     reference = StrictCharField(max_length=80, help_text="Any reference of the shipment")
 
 
-class ShipmentEventsIn(serializers.Serializer):
-    events = EventIn(many=True, min_length=1, max_length=MAX_EVENTS)
+class ShipmentEventsIn(serializers.Serializer[Any]):
+    events = EventIn(many=True, min_length=1, max_length=MAX_EVENTS)  # type: ignore[call-arg]
 
 
-class EventsIn(serializers.Serializer):
-    events = ReferencedEventIn(many=True, min_length=1, max_length=MAX_EVENTS)
+class EventsIn(serializers.Serializer[Any]):
+    events = ReferencedEventIn(many=True, min_length=1, max_length=MAX_EVENTS)  # type: ignore[call-arg]
 
 
 EVENTS_ACCEPTED = inline_serializer(

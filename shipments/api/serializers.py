@@ -37,12 +37,12 @@ LOCODE_PATTERN = r"^[A-Z]{2}[A-Z2-9]{3}$"
 MAX_REFERENCES = 20
 
 
-class ReferenceSerializer(serializers.Serializer):
+class ReferenceSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=REFERENCE_KINDS)
     value = StrictCharField(max_length=80)
 
 
-class PlaceSerializer(serializers.Serializer):
+class PlaceSerializer(serializers.Serializer[Any]):
     """A place: a UN/LOCODE, an address, coordinates, or several of them."""
 
     locode = serializers.RegexField(
@@ -58,13 +58,16 @@ class PlaceSerializer(serializers.Serializer):
         return attrs
 
 
-class ParentIn(serializers.Serializer):
+class ParentIn(serializers.Serializer[Any]):
     id = StrictCharField(max_length=24, help_text="The parent shipment's id (shp_…)")
     kind = serializers.ChoiceField(choices=LinkKind.choices, default=LinkKind.CONSOLIDATION)
 
 
-class ShipmentIn(serializers.Serializer):
-    references = ReferenceSerializer(many=True, min_length=1, max_length=MAX_REFERENCES)
+class ShipmentIn(serializers.Serializer[Any]):
+    # (the stubs do not know ListSerializer's length bounds)
+    references = ReferenceSerializer(  # type: ignore[call-arg]
+        many=True, min_length=1, max_length=MAX_REFERENCES
+    )
     mode = serializers.ChoiceField(choices=Mode.choices)
     booked_at = AwareDateTimeField()
     carrier = StrictCharField(max_length=120, required=False, allow_blank=True)
@@ -87,7 +90,7 @@ class ShipmentIn(serializers.Serializer):
     parent = ParentIn(required=False, allow_null=True)
 
 
-class ShipmentPatch(serializers.Serializer):
+class ShipmentPatch(serializers.Serializer[Any]):
     carrier = StrictCharField(max_length=120, required=False, allow_blank=True)
     service = StrictCharField(max_length=60, required=False, allow_blank=True)
     customer = StrictCharField(max_length=40, required=False, allow_null=True)
@@ -98,7 +101,7 @@ class ShipmentPatch(serializers.Serializer):
     promised_at = AwareDateTimeField(required=False, allow_null=True)
 
 
-class CancelIn(serializers.Serializer):
+class CancelIn(serializers.Serializer[Any]):
     reason = StrictCharField(max_length=2000, required=False, allow_blank=True)
 
 
@@ -121,7 +124,7 @@ TEMPLATE_REF = inline_serializer(
 )
 
 
-class ShipmentOut(serializers.Serializer):
+class ShipmentOut(serializers.Serializer[Shipment]):
     id = serializers.CharField(source="public_id")
     references = serializers.SerializerMethodField()
     mode = serializers.CharField()
@@ -133,7 +136,7 @@ class ShipmentOut(serializers.Serializer):
     origin = serializers.SerializerMethodField()
     destination = serializers.SerializerMethodField()
     template = serializers.SerializerMethodField()
-    parent = serializers.SerializerMethodField()
+    parent = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, not Field.parent
     booked_at = AwareDateTimeField()
     promised_at = AwareDateTimeField(allow_null=True)
     status = serializers.ChoiceField(choices=STATUSES)

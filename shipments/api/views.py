@@ -145,7 +145,8 @@ class ShipmentListView(ShipmentAPIView):
         )
         order = OLDEST_UPDATED if updated_since is not None else NEWEST_BOOKED
         page = paginate(request, selectors.shipment_api_list(shipments), order)
-        return Response({"results": ShipmentOut(page.rows, many=True).data, "next": page.next_url})
+        results = ShipmentOut(page.rows, many=True).data  # type: ignore[arg-type]  # a list
+        return Response({"results": results, "next": page.next_url})
 
     @extend_schema(
         operation_id="shipments_create",
@@ -330,9 +331,10 @@ class TemplateListView(TenantAPIView):
             latest.setdefault(version.template_id, version)
         results = []
         for template in templates:
-            version = latest.get(template.pk)
-            if version is None:
+            found = latest.get(template.pk)
+            if found is None:
                 continue
+            version = found
             definitions = selectors.version_definitions(version.pk)
             results.append(
                 {

@@ -59,16 +59,20 @@ class ApiConventions(APIView):
                     raise _Replay(idempotency.replay(found.kept))
                 self._idempotency_row = found.row_id
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    # DRF passes plain HttpResponses through handle_exception and finalize_response (a kept
+    # answer is one, a 304 is one); its stubs say Response.
+    def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, _Replay):
-            return exc.response
-        response: HttpResponse = super().handle_exception(exc)
-        return response
+            return exc.response  # type: ignore[return-value]
+        return super().handle_exception(exc)
 
     def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        response = super().finalize_response(request, response, *args, **kwargs)
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        final: HttpResponse = super().finalize_response(request, response, *args, **kwargs)
+        return self._conventions(request, final)  # type: ignore[return-value]
+
+    def _conventions(self, request: Request, response: HttpResponse) -> HttpResponse:
         if isinstance(response, Response) and not response.is_rendered:
             response.render()  # the bytes are kept, hashed or both
         row = self._idempotency_row

@@ -102,9 +102,10 @@ def decode_cursor(keyset: Keyset, model: type[Model], token: str) -> list[Any]:
         values = data["v"]
         if not isinstance(values, list) or len(values) != len(keyset.columns):
             raise ValueError("wrong length")
+        fields = [model._meta.get_field(column) for column in keyset.columns]
         return [
-            model._meta.get_field(column).to_python(value)
-            for column, value in zip(keyset.columns, values, strict=True)
+            field.to_python(value)  # type: ignore[union-attr]  # concrete columns only
+            for field, value in zip(fields, values, strict=True)
         ]
     except (
         ValueError,

@@ -3,7 +3,7 @@
 ``api``: a shipment's timeline (about 10 milestones, 50 events) read over HTTP at 32
 concurrent connections from gunicorn as deployed (3 sync workers, DEBUG off), against the
 floor in the same run and server: a bare Django view answering one indexed 30-row query as
-JSON (portal/bench_urls.py). Each figure is measured ``BENCH_API_RUNS`` times (default 3),
+JSON (config/bench_urls.py). Each figure is measured ``BENCH_API_RUNS`` times (default 3),
 alternating floor and API; every run is reported.
 
 ``scale``: the list (filtered by an uncommon status and mode, first page), a timeline read
@@ -38,6 +38,7 @@ from shipments.models import PUBLIC_ID_ALPHABET, Shipment
 from shipments.services import NewEvent, events_record, shipment_create, timelines_refresh
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
+from tenancy.rls import tenant_owned_models
 from tenancy.services import api_key_issue, tenant_create
 
 RUNS = int(os.environ.get("BENCH_API_RUNS", "3"))
@@ -117,7 +118,7 @@ class WebServer(Services):
         self._start(
             [
                 os.path.join(bin_dir, "gunicorn"),
-                "portal.bench_wsgi:application",
+                "config.bench_wsgi:application",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -404,9 +405,7 @@ def bench_scale(tenant: Tenant) -> dict:
             settings.DEBUG, settings.API_RATE_LIMIT_BURST = debug, burst
         plans = {"big": _explain(tenant), "small": _explain(small)}
     finally:
-        from portal.management.commands.bench_all import _purge
-
-        _purge(small)
+        purge_tenant(small)
 
     def median(side: str, name: str) -> float:
         return statistics.median(r[side][name] for r in runs)
@@ -427,3 +426,15 @@ def bench_scale(tenant: Tenant) -> dict:
         "plans": plans,
     }
     return result
+
+
+def purge_tenant(tenant: Tenant) -> None:
+    """Delete the benchmark tenant and everything it owns.
+
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
+    any order inside one transaction are checked only at commit, when nothing is left.
+    """
+    with tenant_context(tenant.pk):
+        for model in tenant_owned_models():
+            model.objects.all()._raw_delete(model.objects.db)
+        Tenant.objects.filter(pk=tenant.pk).delete()

@@ -1,4 +1,4 @@
-"""The URLconf of the API benchmark's server only (portal/bench_wsgi.py): every production URL
+"""The URLconf of the API benchmark's server only (config/bench_wsgi.py): every production URL
 plus the floor, a bare Django view. Never mounted in production (config.urls knows nothing of
 it)."""
 

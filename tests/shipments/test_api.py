@@ -372,8 +372,7 @@ def test_a_timeline_read_costs_a_fixed_number_of_queries(api: Api):
     with CaptureQueriesContext(connection) as past:
         response = client.get(url(api.mine, "timeline/"), {"as_of": "2026-03-03T00:00:00Z"})
         assert response.status_code == 200
-    # As of a past time: the shipment, its events, definitions, parent links, the policy
-    # (shipments.timeline.compute_for) less the definitions, kept per process.
+    # As of a past time: the engine's constant number (shipments.timeline.compute_for).
     assert _view_queries(past) == 4
 
 

@@ -144,7 +144,7 @@ class ShipmentListView(ShipmentAPIView):
             late=late,
         )
         order = OLDEST_UPDATED if updated_since is not None else NEWEST_BOOKED
-        page = paginate(request, selectors.shipment_api_list(shipments), order)
+        page = paginate(request, shipments, order, rows=selectors.shipment_api_list)
         results = ShipmentOut(page.rows, many=True).data  # type: ignore[arg-type]  # a list
         return Response({"results": results, "next": page.next_url})
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -126,20 +126,37 @@ class Page:
     next_url: str | None
 
 
-def paginate(request: Request, queryset: QuerySet[M], keyset: Keyset) -> Page:
+def paginate(
+    request: Request,
+    queryset: QuerySet[M],
+    keyset: Keyset,
+    rows: Callable[[QuerySet[M]], QuerySet[M]] | None = None,
+) -> Page:
     """The page of ``queryset`` the request asks for (``cursor``, ``limit``), in keyset order,
-    with the link to the next one (None on the last page)."""
+    with the link to the next one (None on the last page).
+
+    Two steps: the page's keys (the order's columns only), then its rows by the unique
+    tie-breaker (``rows`` adds what the answer shows, e.g. select_related). The first query
+    reads nothing but an index that holds the filter and order columns, in order: an index-only
+    scan that stops after the page is then the cheapest plan whatever the planner estimates
+    (with whole rows, an underestimate makes a bitmap scan and a sort of every match look
+    cheaper; see README, "List plans")."""
     limit = limit_of(request)
     token = request.query_params.get("cursor")
     if token:
         queryset = keyset.after(queryset, decode_cursor(keyset, queryset.model, token))
-    rows = list(keyset.ordered(queryset)[: limit + 1])
-    if len(rows) <= limit:
-        return Page(rows=rows, next_url=None)
-    rows = rows[:limit]
-    last = rows[-1]
-    values = [getattr(last, column) for column in keyset.columns]
+    keys = list(keyset.ordered(queryset).values_list(*keyset.columns)[: limit + 1])
+    page = keys[:limit]
+    unique = keyset.columns[-1]
+    wanted = [key[-1] for key in page]
+    source = rows(queryset) if rows is not None else queryset
+    found = (
+        {getattr(r, unique): r for r in source.filter(**{f"{unique}__in": wanted})} if page else {}
+    )
+    ordered = [found[value] for value in wanted if value in found]
+    if len(keys) <= limit:
+        return Page(rows=ordered, next_url=None)
     params = [(k, v) for k, vs in request.query_params.lists() if k != "cursor" for v in vs]
-    params.append(("cursor", encode_cursor(keyset, values)))
+    params.append(("cursor", encode_cursor(keyset, list(page[-1]))))
     url = request.build_absolute_uri(request._request.path) + "?" + urlencode(params)
-    return Page(rows=rows, next_url=url)
+    return Page(rows=ordered, next_url=url)

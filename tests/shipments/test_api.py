@@ -244,9 +244,9 @@ def test_the_list_costs_a_fixed_number_of_queries(api: Api):
         assert client.get("/api/v1/shipments/?limit=12&status=booked").status_code == 200
     assert len(small) == len(large)
     # key, context, page, references, parent links (+ transaction bookkeeping)
-    # After resolving the caller (tenant, key, its customer accounts): the page, the
-    # references and the parent links of its shipments, whatever its size.
-    assert _view_queries(large) == 3, _view_queries(large)
+    # After resolving the caller (tenant, key, its customer accounts): the page's keys, its
+    # rows, their references and parent links, whatever its size.
+    assert _view_queries(large) == 4, _view_queries(large)
 
 
 # --- detail, edit, cancel -------------------------------------------------------------------

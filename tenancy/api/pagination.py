@@ -95,6 +95,8 @@ def encode_cursor(keyset: Keyset, values: Sequence[Any]) -> str:
 
 def decode_cursor(keyset: Keyset, model: type[Model], token: str) -> list[Any]:
     try:
+        if not token:
+            raise ValueError("empty")
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
         if not isinstance(data, dict) or data.get("k") != keyset.name:
@@ -143,7 +145,7 @@ def paginate(
     cheaper; see README, "List plans")."""
     limit = limit_of(request)
     token = request.query_params.get("cursor")
-    if token:
+    if token is not None:  # an empty one too is not a cursor the API gave
         queryset = keyset.after(queryset, decode_cursor(keyset, queryset.model, token))
     keys = list(keyset.ordered(queryset).values_list(*keyset.columns)[: limit + 1])
     page = keys[:limit]

@@ -282,6 +282,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["tenancy.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
+# Rate limits per API key (else user, else address): bursts of API_RATE_LIMIT_BURST requests,
+# refilled at API_RATE_LIMIT_PER_SECOND (tenancy/api/ratelimit.py), counted in the cache's
+# Redis database. Tests run with a high limit (their own tests set the defaults back).
+API_RATE_LIMIT_BURST = env.int("API_RATE_LIMIT_BURST", default=100_000 if TESTING else 100)
+API_RATE_LIMIT_PER_SECOND = env.float(
+    "API_RATE_LIMIT_PER_SECOND", default=10_000.0 if TESTING else 20.0
+)
+API_RATE_LIMIT_REDIS_URL = env.str(
+    "API_RATE_LIMIT_REDIS_URL", default=CACHES["default"]["LOCATION"]
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Milepost API",
     "POSTPROCESSING_HOOKS": [
@@ -305,6 +315,9 @@ SPECTACULAR_SETTINGS = {
         "NotificationChannelEnum": "integrations.notifications.models.Channel",
         "TemplateChannelEnum": "integrations.notifications.serializers.TEMPLATE_CHANNELS",
         "DeliveryStatusEnum": "integrations.notifications.models.DeliveryStatus",
+        "ShipmentStatusEnum": "shipments.api.serializers.STATUSES",
+        "ReferenceKindEnum": "shipments.api.serializers.REFERENCE_KINDS",
+        "LinkKindEnum": "shipments.models.LinkKind",
     },
 }
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenancy import views as tenancy_views
+from tenancy.api import guide
 from tenancy.api import views as tenancy_api
 
 # The admin login goes through allauth: same rate limits and MFA as the app login.
@@ -33,6 +34,9 @@ urlpatterns = [
     path("api/v1/eta/", include("integrations.eta.urls")),
     path("api/v1/webhooks/", include("integrations.subscriptions.urls")),
     path("api/v1/", include(api_v1)),
+    path("api/v1/", include("shipments.api.urls")),
+    path("api/v1/", include("integrations.events.urls")),
+    path("api/guide/", guide.api_guide, name="api-guide"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from integrations.events import parse as api_events
 from integrations.feeds import parse as feeds
 from integrations.parsers import dcsa, edifact, epcis, x12
 from integrations.parsers.base import Format, ParseContext, ParseError, ParseResult
@@ -27,6 +28,7 @@ REGISTERED: tuple[Format, ...] = (
     feeds.CSV_FORMAT,
     feeds.JSON_FORMAT,
     scans.FORMAT,
+    api_events.FORMAT,
 )
 FORMATS: Mapping[str, Format] = {f.name: f for f in REGISTERED}
 # Formats that can be parsed from the bytes alone (the CLI, auto-detection).

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 from django.db import models
 from django.utils.timezone import now
 
@@ -41,6 +43,19 @@ class ReferenceKind(models.TextChoices):
     CONSIGNMENT = "consignment", "Consignment"
     TRANSPORT_DOCUMENT = "transport_document", "Transport document"
     SSCC = "sscc", "SSCC"
+    # The shipment's own public id as a reference, so events sent to /shipments/{id}/events/
+    # are matched by the pipeline like any other reference. Never shown, never accepted.
+    MILEPOST = "milepost", "Milepost id"
+
+
+# Crockford's base32, lower case: no i, l, o, u (nothing to misread, nothing rude).
+PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+PUBLIC_ID_PREFIX = "shp_"
+
+
+def new_public_id() -> str:
+    """An opaque id: 80 random bits, so it says nothing of how many shipments exist."""
+    return PUBLIC_ID_PREFIX + "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(16))
 
 
 class Shipment(TenantOwned):
@@ -67,6 +82,8 @@ class Shipment(TenantOwned):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, editable=False, related_name="+", db_index=False
     )
+    # What the API calls the shipment; the integer pk stays internal (it counts shipments).
+    public_id = models.CharField(max_length=24, default=new_public_id, editable=False)
     mode = models.CharField(max_length=16, choices=Mode.choices)
     service = models.CharField(max_length=60, blank=True)
     carrier = models.CharField(max_length=120, blank=True)
@@ -93,6 +110,8 @@ class Shipment(TenantOwned):
     booked_at = models.DateTimeField()
     promised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
+    # Any change a partner may sync on: an edit, a cancellation, a recomputed timeline.
+    updated_at = models.DateTimeField(default=now)
 
     status = models.CharField(max_length=20, default="booked")
     current_stage = models.CharField(max_length=40, blank=True)
@@ -105,13 +124,44 @@ class Shipment(TenantOwned):
 
     class Meta:
         ordering = ["-booked_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "public_id"], name="shipment_public_id_uniq")
+        ]
+        # The API's lists (shipments.selectors.shipment_page) walk one of these in keyset order
+        # (booked_at, public_id) and stop after a page: each filter's equality columns, then
+        # the order with its tie-breaker, so the plan is an ordered index scan with a LIMIT
+        # whatever the planner believes of the tenant's size (README, "List plans").
         indexes = [
-            models.Index(fields=["tenant", "status", "-booked_at"]),
-            models.Index(fields=["tenant", "customer_account", "-booked_at"]),
+            models.Index(fields=["tenant", "-booked_at", "-public_id"], name="shipment_page_idx"),
+            models.Index(
+                fields=["tenant", "status", "-booked_at", "-public_id"],
+                name="shipment_status_idx",
+            ),
+            models.Index(
+                fields=["tenant", "customer_account", "-booked_at", "-public_id"],
+                name="shipment_customer_idx",
+            ),
+            models.Index(
+                fields=["tenant", "status", "mode", "-booked_at", "-public_id"],
+                name="shipment_status_mode_idx",
+            ),
+            models.Index(
+                fields=["tenant", "mode", "-booked_at", "-public_id"], name="shipment_mode_idx"
+            ),
+            models.Index(
+                fields=["tenant", "carrier", "-booked_at", "-public_id"],
+                name="shipment_carrier_idx",
+            ),
+            models.Index(
+                fields=["tenant", "-booked_at", "-public_id"],
+                name="shipment_late_idx",
+                condition=models.Q(is_late=True),
+            ),
+            models.Index(fields=["tenant", "updated_at", "public_id"], name="shipment_updated_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"Shipment {self.pk}"
+        return f"Shipment {self.public_id}"
 
 
 class ShipmentReference(TenantOwned):

@@ -21,6 +21,7 @@ from shipments.models import (
     Classifier,
     Leg,
     LegSegment,
+    ReferenceKind,
     Shipment,
     ShipmentLink,
     ShipmentReference,
@@ -31,8 +32,8 @@ from shipments.places.selectors import Resolution, places_resolve
 from shipments.timeline import compute_for, timeline_summary
 from tenancy.audit import audit_record
 from tenancy.context import current_tenant_id
-from tenancy.errors import DomainError
-from tenancy.models import CustomerAccount, User
+from tenancy.errors import Conflict, DomainError
+from tenancy.models import ApiKey, CustomerAccount, User
 
 MAX_LINK_DEPTH = 4
 # Checked for every event: the enums' .values builds a new list on each access.
@@ -126,6 +127,7 @@ def shipment_create(
     destination_lat: float | None = None,
     destination_lon: float | None = None,
     promised_at: datetime | None = None,
+    api_key: ApiKey | None = None,
 ) -> Shipment:
     """Create a shipment on the latest template of its mode (or the given version).
 
@@ -160,13 +162,18 @@ def shipment_create(
         destination_lon=destination_lon,
         promised_at=promised_at,
     )
-    _add_references(shipment, references)
+    if any(kind == ReferenceKind.MILEPOST for kind, _ in references):
+        raise ShipmentError(
+            "References of kind 'milepost' are Milepost's own ids", field="references"
+        )
+    _add_references(shipment, [*references, (ReferenceKind.MILEPOST, shipment.public_id)])
     _add_legs(shipment, legs, places)
     audit_record(
         action="shipment.create",
         target_type="shipment",
         target_id=shipment.pk,
         actor=actor,
+        api_key=api_key,
         changes={"mode": mode, "references": [list(r) for r in references]},
     )
     timelines_refresh(shipment_ids=[shipment.pk])
@@ -309,6 +316,135 @@ def shipment_migrate_template(
     timelines_refresh(shipment_ids=[shipment.pk])
     shipment.refresh_from_db()  # the refresh wrote the cached timeline fields to the row
     return shipment
+
+
+# Fields a shipment's owner may change after booking (mode, booking time and template decide
+# the timeline: changing those is a template migration, shipment_migrate_template).
+UPDATABLE_FIELDS = frozenset(
+    {
+        "service",
+        "carrier",
+        "customer_account",
+        "shipper_name",
+        "consignee_name",
+        "origin_locode",
+        "origin_address",
+        "origin_lat",
+        "origin_lon",
+        "destination_locode",
+        "destination_address",
+        "destination_lat",
+        "destination_lon",
+        "promised_at",
+    }
+)
+
+
+@transaction.atomic
+def shipment_update(
+    *,
+    shipment: Shipment,
+    changes: dict[str, object],
+    actor: User | None = None,
+    api_key: ApiKey | None = None,
+) -> Shipment:
+    """Apply ``changes`` (UPDATABLE_FIELDS only), audited; ``updated_at`` moves when any
+    value did."""
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ShipmentError(f"Cannot change {', '.join(unknown)}", field=unknown[0])
+    changed: dict[str, list[object]] = {}
+    for name, value in changes.items():
+        before = getattr(shipment, name)
+        if before != value:
+            changed[name] = [before, value]
+            setattr(shipment, name, value)
+    if not changed:
+        return shipment
+    shipment.updated_at = timezone.now()
+    shipment.save(update_fields=[*changed, "updated_at"])
+    audit_record(
+        action="shipment.update",
+        target_type="shipment",
+        target_id=shipment.pk,
+        actor=actor,
+        api_key=api_key,
+        changes={name: [_audited(b), _audited(a)] for name, (b, a) in changed.items()},
+    )
+    return shipment
+
+
+def _audited(value: object) -> object:
+    if isinstance(value, CustomerAccount):
+        return value.pk
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# A shipment that has reached one of these can not be cancelled any more.
+NOT_CANCELLABLE = frozenset({"cancelled", "delivered", "returned"})
+
+
+@transaction.atomic
+def shipment_cancel(
+    *,
+    shipment: Shipment,
+    reason: str = "",
+    actor: User | None = None,
+    api_key: ApiKey | None = None,
+) -> Shipment:
+    """Cancel: an ACT ``cancelled`` event (the engine's status rule 1), once per shipment."""
+    locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
+    if locked.status in NOT_CANCELLABLE:
+        raise Conflict(
+            f"The shipment is {locked.status}: it can not be cancelled.", code="not_cancellable"
+        )
+    if actor is not None:
+        kind, name = SourceKind.USER, f"user:{actor.email}"
+    else:
+        kind, name = SourceKind.PARTNER, f"api:{api_key.prefix if api_key else 'unknown'}"
+    events_record(
+        events=[
+            NewEvent(
+                shipment_id=shipment.pk,
+                milestone=engine.CANCELLED_CODE,
+                occurred_at=timezone.now(),
+                classifier=Classifier.ACTUAL,
+                source_kind=kind,
+                source_name=name,
+                reason=reason,
+                author_id=actor.pk if actor else None,
+                dedupe_key=f"cancel:{timezone.now().timestamp()}",
+            )
+        ]
+    )
+    audit_record(
+        action="shipment.cancel",
+        target_type="shipment",
+        target_id=shipment.pk,
+        actor=actor,
+        api_key=api_key,
+        reason=reason,
+    )
+    shipment.refresh_from_db()
+    return shipment
+
+
+def shipment_public_reference_ensure(*, shipment: Shipment) -> None:
+    """The shipment's public id is one of its references (events posted to it are matched by
+    it); shipments created in bulk, not through shipment_create, get it here."""
+    ShipmentReference.objects.bulk_create(
+        [
+            ShipmentReference(
+                shipment=shipment,
+                kind=ReferenceKind.MILEPOST,
+                value=shipment.public_id,
+                tenant_id=shipment.tenant_id,
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -589,7 +725,8 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
 
 
-CACHE_COLUMNS = ("id", *Shipment.CACHED_TIMELINE_FIELDS)
+# updated_at too: a recomputed timeline is a change partners sync on (updated_since).
+CACHE_COLUMNS = ("id", *Shipment.CACHED_TIMELINE_FIELDS, "updated_at")
 CACHE_STAGE = Stage("stage_shipment_cache", "shipments_shipment", CACHE_COLUMNS)
 WRITE_STAGED_CACHE = CACHE_STAGE.update_statement()
 
@@ -613,5 +750,6 @@ def _cache_row(shipment_id: int, timeline: engine.Timeline, now: datetime) -> tu
         timeline.progress_percent,
         bool(timeline.late_milestones),
         timeline_summary(timeline),
+        now,
         now,
     )

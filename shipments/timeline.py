@@ -235,6 +235,7 @@ def _summary_row(row: engine.MilestoneRow) -> dict:
             "source_kind": actual.source_kind,
             "source_name": actual.source_name,
             "recorded_at": actual.recorded_at,
+            "location": actual.location,  # absent in summaries before issue 14
         },
         "estimated_at": row.estimated_at,
         "estimate": None

@@ -278,12 +278,35 @@ class AuditLog(TenantOwned):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}:{self.target_id}"
 
 
+class IdempotencyKey(TenantOwned):
+    """The first answer to a POST sent with an ``Idempotency-Key`` (tenancy.api.idempotency):
+    a retry with the same key and body gets these bytes again. Kept 24 hours, per caller."""
+
+    owner = models.CharField(max_length=40)  # "key:<api key id>" or "user:<user id>"
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    status_code = models.PositiveSmallIntegerField(default=0)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=bytes)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "owner", "key"], name="idempotency_key_uniq")
+        ]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"
+
+
 __all__ = [
     "ApiKey",
     "ApiKeyCustomerAccount",
     "ApiScope",
     "AuditLog",
     "CustomerAccount",
+    "IdempotencyKey",
     "Membership",
     "MembershipCustomerAccount",
     "Role",

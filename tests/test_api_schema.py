@@ -97,3 +97,111 @@ def test_every_operation_conforms_to_the_schema_as_a_browser_session(case, calle
     case.call_and_validate(
         base_url=live_server.url, headers=callers["session"], excluded_checks=[ignored_auth]
     )
+
+
+# --- another tenant's credentials on the first tenant's ids: every id answers 404 ----------
+
+# The partner webhook is authenticated by its integration's secret, not by a caller: another
+# tenant's credentials do not apply to it (tests/integrations cover its refusals).
+NOT_CALLER_AUTHENTICATED = r"/ingest/webhooks/"
+
+
+@pytest.fixture
+def first_tenants_ids(callers, transactional_db):
+    """Real ids of the first tenant's objects, by path parameter (and the credentials of an
+    admin of the other tenant: a key with every scope, and a session)."""
+    from integrations.models import Integration, ProposedUpdate
+    from integrations.notifications.models import Notification, NotificationTemplate
+    from integrations.subscriptions.models import Delivery, Subscription, WebhookEvent
+    from shipments.places.models import TenantPlace
+    from shipments.models import Shipment
+    from tenancy.models import ApiKey, Tenant
+
+    tenant = Tenant.objects.get(slug="acme-forwarding")
+    other = Tenant.objects.get(slug="rival-courier")
+    with tenant_context(tenant.pk):
+        shipment = Shipment.objects.first()
+        message = InboundMessage.objects.first()
+        proposal = ProposedUpdate.objects.create(message=message, shipment=shipment)
+        subscription = Subscription.objects.create(
+            url="https://hooks.example/milepost", event_types=["shipment.created"]
+        )
+        event = WebhookEvent.objects.create(type="webhook.test", body="{}")
+        ids = {
+            "notification_id": Notification.objects.create(
+                channel="in_app",
+                recipient="x",
+                topic="message",
+                locale="en",
+                body="hi",
+                idempotency_key="schema-test",
+            ).pk,
+            "template_id": NotificationTemplate.objects.create(
+                topic="delivered", channel="sms", locale="en", body="{{ tracking_number }}"
+            ).pk,
+            "place_id": TenantPlace.objects.create(name="Dock", codes=["DOCK-1"]).pk,
+            "webhook_id": subscription.pk,
+            "delivery_id": Delivery.objects.create(subscription=subscription, event=event).pk,
+            "key_id": ApiKey.objects.first().pk,
+            "dead_letter_id": DeadLetter.objects.first().pk,
+            "proposal_id": proposal.pk,
+            "integration_id": Integration.objects.first().pk,
+            "message_id": message.pk,
+            "shipment_pk": shipment.pk,
+            "shipment_public_id": shipment.public_id,
+        }
+    with tenant_context(other.pk):
+        rival_key = api_key_issue(name="rival", scopes=["read", "write", "ingest", "finance"])
+    from tenancy.models import User
+
+    rival = Client()
+    rival.force_login(User.objects.get(email="admin@rival.test"))
+    session = rival.session
+    session["active_tenant_id"] = other.pk
+    session.save()
+    cookies = (
+        f"{django_settings.SESSION_COOKIE_NAME}={session.session_key}; csrftoken={CSRF_SECRET}"
+    )
+    return ids, {
+        "key": {"Authorization": f"Bearer {rival_key.raw_key}"},
+        "session": {"Cookie": cookies, "X-CSRFToken": CSRF_SECRET},
+    }
+
+
+# Valid requests only (an invalid body may rightly be refused before any lookup), on the
+# operations whose path names an object.
+CROSS_TENANT = SchemathesisConfig.from_str(
+    '[generation]\nmode = "positive"\n[phases.coverage]\nenabled = false\n'
+)
+with_ids = (
+    schemathesis.openapi.from_dict(_generated_schema(), config=CROSS_TENANT)
+    .include(path_regex=r"\{")
+    .exclude(path_regex=NOT_CALLER_AUTHENTICATED)
+)
+
+
+@with_ids.parametrize()
+@settings(
+    max_examples=max(2, EXAMPLES // 2),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_another_tenants_callers_get_404_for_every_id_of_the_first(
+    case, first_tenants_ids, live_server
+):
+    ids, rival = first_tenants_ids
+    for name in case.path_parameters or {}:
+        if name == "shipment_id":
+            public = case.path.startswith("/api/v1/shipments/")
+            case.path_parameters[name] = ids["shipment_public_id" if public else "shipment_pk"]
+        else:
+            case.path_parameters[name] = ids[name]
+    response = case.call(base_url=live_server.url, headers=rival["key"])
+    if response.status_code == 403:  # an endpoint for sessions only: ask as the rival admin
+        # (without any Authorization header the generator may have put on the case)
+        case.headers = {
+            k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+        }
+        response = case.call(base_url=live_server.url, headers=rival["session"])
+    assert response.status_code == 404, (case.method, case.formatted_path, response.text[:300])

@@ -24,10 +24,10 @@ from integrations.notifications.models import Channel, DeliveryStatus
 from integrations.notifications.serializers import (
     DeliveryOut,
     InboxOut,
+    NotificationTemplateIn,
+    NotificationTemplateOut,
     PreferenceIn,
     PreferenceOut,
-    TemplateIn,
-    TemplateOut,
     UnsubscribeOut,
 )
 from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, TenantAPIView
@@ -245,18 +245,20 @@ class TemplateListView(TenantAPIView):
     customer_scope = None
 
     @extend_schema(
-        responses=list_of(TemplateOut, "NotificationTemplateList"),
+        responses=list_of(NotificationTemplateOut, "NotificationTemplateList"),
         operation_id="notifications_templates_list",
     )
     def get(self, request: Request) -> Response:
-        return Response({"results": TemplateOut(selectors.template_list(), many=True).data})
+        return Response(
+            {"results": NotificationTemplateOut(selectors.template_list(), many=True).data}
+        )
 
-    @extend_schema(request=TemplateIn, responses={200: TemplateOut})
+    @extend_schema(request=NotificationTemplateIn, responses={200: NotificationTemplateOut})
     def post(self, request: Request) -> Response:
-        data = TemplateIn(data=request.data)
+        data = NotificationTemplateIn(data=request.data)
         data.is_valid(raise_exception=True)
         template = services.template_set(**data.validated_data, actor=self.actor)
-        return Response(TemplateOut(template).data)
+        return Response(NotificationTemplateOut(template).data)
 
 
 class TemplateDetailView(TenantAPIView):
@@ -264,10 +266,12 @@ class TemplateDetailView(TenantAPIView):
     scope_map = NO_KEYS
     customer_scope = None
 
-    @extend_schema(responses=TemplateOut, operation_id="notifications_template_retrieve")
+    @extend_schema(
+        responses=NotificationTemplateOut, operation_id="notifications_template_retrieve"
+    )
     def get(self, request: Request, template_id: int) -> Response:
         return Response(
-            TemplateOut(self.get_scoped(selectors.template_list(), pk=template_id)).data
+            NotificationTemplateOut(self.get_scoped(selectors.template_list(), pk=template_id)).data
         )
 
     @extend_schema(responses={204: None})

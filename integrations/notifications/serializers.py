@@ -171,13 +171,13 @@ class InboxOut(serializers.ModelSerializer[Notification]):
         fields = ["id", "shipment", "topic", "subject", "body", "created_at", "read_at"]
 
 
-class TemplateOut(serializers.ModelSerializer[NotificationTemplate]):
+class NotificationTemplateOut(serializers.ModelSerializer[NotificationTemplate]):
     class Meta:
         model = NotificationTemplate
         fields = ["id", "topic", "channel", "locale", "subject", "body", "updated_at"]
 
 
-class TemplateIn(serializers.Serializer[Any]):
+class NotificationTemplateIn(serializers.Serializer[Any]):
     topic = serializers.ChoiceField(choices=list(wording.TOPICS))
     channel = serializers.ChoiceField(choices=TEMPLATE_CHANNELS)
     locale = Pattern(LOCALE_PATTERN, max_length=16)

@@ -9,10 +9,11 @@ from typing import Any
 
 import orjson
 
-from shipments.models import Shipment, ShipmentReference
+from shipments.models import ReferenceKind, Shipment, ShipmentReference
 
 SHIPMENT_FIELDS = (
     "pk",
+    "public_id",
     "mode",
     "service",
     "carrier",
@@ -38,12 +39,6 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def shipment_public_id(shipment_id: int) -> str:
-    """The shipment's id as the REST API shows it (kept in one place: the API's opaque id
-    scheme replaces this one function)."""
-    return str(shipment_id)
-
-
 def shipment_summaries(shipment_ids: Iterable[int]) -> dict[int, tuple[dict[str, Any], int | None]]:
     """shipment id -> (what events show of it, its customer account id); two queries."""
     ids = sorted(set(shipment_ids))
@@ -52,6 +47,7 @@ def shipment_summaries(shipment_ids: Iterable[int]) -> dict[int, tuple[dict[str,
     references: dict[int, list[dict[str, str]]] = {}
     for shipment_id, kind, value in (
         ShipmentReference.objects.filter(shipment_id__any=ids)
+        .exclude(kind=ReferenceKind.MILEPOST)  # Milepost's own id is "id" already
         .order_by("shipment_id", "id")
         .values_list("shipment_id", "kind", "value")
     ):
@@ -62,7 +58,7 @@ def shipment_summaries(shipment_ids: Iterable[int]) -> dict[int, tuple[dict[str,
         pk: int = values["pk"]
         found[pk] = (
             {
-                "id": shipment_public_id(pk),
+                "id": values["public_id"],  # the REST API's opaque id
                 "references": references.get(pk, []),
                 "mode": values["mode"],
                 "service": values["service"],

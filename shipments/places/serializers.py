@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from shipments.places.models import TenantPlace
+from shipments.places.models import PlaceKind, TenantPlace
+from tenancy.api.fields import StrictCharField, StrictFloatField
 
 
 class SearchHitOut(serializers.Serializer):
@@ -19,16 +20,26 @@ class SearchHitOut(serializers.Serializer):
 
 
 class TenantPlaceIn(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    codes = serializers.ListField(child=serializers.CharField(max_length=160), min_length=1)
-    kind = serializers.CharField(required=False, default="facility")
-    address = serializers.CharField(required=False, default="", allow_blank=True)
-    country = serializers.CharField(required=False, default="", allow_blank=True)
-    subdivision = serializers.CharField(required=False, default="", allow_blank=True)
-    latitude = serializers.FloatField(required=False, allow_null=True, default=None)
-    longitude = serializers.FloatField(required=False, allow_null=True, default=None)
-    timezone = serializers.CharField(required=False, default="", allow_blank=True)
-    place_code = serializers.CharField(required=False, default="", allow_blank=True)
+    name = StrictCharField(max_length=200)
+    codes = serializers.ListField(child=StrictCharField(max_length=160), min_length=1)
+    kind = serializers.ChoiceField(
+        choices=PlaceKind.choices, required=False, default=PlaceKind.FACILITY
+    )
+    address = StrictCharField(required=False, default="", allow_blank=True, max_length=300)
+    country = StrictCharField(required=False, default="", allow_blank=True, max_length=2)
+    subdivision = StrictCharField(required=False, default="", allow_blank=True, max_length=3)
+    latitude = StrictFloatField(
+        required=False, allow_null=True, default=None, min_value=-90, max_value=90
+    )
+    longitude = StrictFloatField(
+        required=False, allow_null=True, default=None, min_value=-180, max_value=180
+    )
+    timezone = StrictCharField(
+        required=False, default="", allow_blank=True, max_length=64, help_text="IANA zone"
+    )
+    place_code = StrictCharField(
+        required=False, default="", allow_blank=True, max_length=10, help_text="UN/LOCODE"
+    )
 
 
 class TenantPlaceOut(serializers.ModelSerializer):

@@ -8,6 +8,6 @@ urlpatterns = [
     path("", api.PlaceSearchView.as_view(), name="places-search"),
     path("tenant/", api.TenantPlaceListView.as_view(), name="places-tenant"),
     path(
-        "tenant/<int:place_id>/", api.TenantPlaceDetailView.as_view(), name="places-tenant-detail"
+        "tenant/<id:place_id>/", api.TenantPlaceDetailView.as_view(), name="places-tenant-detail"
     ),
 ]

@@ -15,6 +15,10 @@ Every concrete view declares three maps, explicitly (nothing is inherited from h
   (they get 403); ``CALLER_ONLY`` for a view about the caller itself. Customer-limited
   callers are customer members and API keys limited to some customer accounts; ``scoped``
   and ``get_scoped`` filter every list and detail for them.
+
+Every view also gets the API's conventions (tenancy.api.conventions): rate limits with their
+headers, ``Idempotency-Key`` on POST, ETag / If-None-Match on reads; and lists page with
+tenancy.api.pagination.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from rest_framework.views import APIView
 
+from tenancy.api.conventions import ApiConventions
 from tenancy.api.parsers import RawBody
 from tenancy.customers import caller_customer_accounts
 from tenancy.errors import NotFound
@@ -54,7 +58,7 @@ __all__ = [
 ]
 
 
-class TenantAPIView(APIView):
+class TenantAPIView(ApiConventions):
     role_map: ClassVar[MethodMap]
     scope_map: ClassVar[MethodMap]
     customer_scope: ClassVar[str | None]

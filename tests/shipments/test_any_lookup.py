@@ -19,7 +19,8 @@ def test_any_matches_like_in_on_keys_foreign_keys_and_text():
     ids = [s.pk for s in shipments[:2]]
     with tenant_context(tenant.pk):
         assert set(Shipment.objects.filter(pk__any=ids)) == set(shipments[:2])
-        by_fk = ShipmentReference.objects.filter(shipment_id__any=ids)
+        # (every shipment also has its public id as a reference of kind "milepost")
+        by_fk = ShipmentReference.objects.filter(shipment_id__any=ids).exclude(kind="milepost")
         assert sorted(by_fk.values_list("value", flat=True)) == ["ANY-0", "ANY-1"]
         by_text = ShipmentReference.objects.filter(value__any={"ANY-2", "nope"})
         assert list(by_text.values_list("shipment_id", flat=True)) == [shipments[2].pk]

@@ -45,7 +45,8 @@ def test_shipment_create_stores_every_reference_and_caches_the_timeline(tenant, 
         assert shipment.timeline == stored.timeline
         assert shipment.eta == stored.eta is not None
         refs = set(ShipmentReference.objects.filter(shipment=shipment).values_list("kind", "value"))
-        assert refs == set(REFERENCES)  # values are stripped
+        # values are stripped; the public id is a reference too (issue 14: events posted to it)
+        assert refs == {*REFERENCES, ("milepost", shipment.public_id)}
         audit = AuditLog.objects.get(action="shipment.create", target_id=str(shipment.pk))
         assert audit.actor_id == ops_user.pk
 

@@ -16,10 +16,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
+from portal.benchmarks import bench_api, bench_scale, purge_tenant
 from shipments.benchmarks import bench_timeline
-from tenancy.context import tenant_context
 from tenancy.models import Tenant
-from tenancy.rls import tenant_owned_models
 from tenancy.services import tenant_create
 
 Benchmark = Callable[[Tenant], dict]
@@ -27,6 +26,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "timeline": bench_timeline,
     "ingest": bench_ingest,
     "eta": bench_eta,
+    "api": bench_api,
+    "scale": bench_scale,
 }
 
 
@@ -55,16 +56,4 @@ class Command(BaseCommand):
         try:
             return bench(tenant)
         finally:
-            _purge(tenant)
-
-
-def _purge(tenant: Tenant) -> None:
-    """Delete the benchmark tenant and everything it owns.
-
-    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
-    any order inside one transaction are checked only at commit, when nothing is left.
-    """
-    with tenant_context(tenant.pk):
-        for model in tenant_owned_models():
-            model.objects.all()._raw_delete(model.objects.db)
-        Tenant.objects.filter(pk=tenant.pk).delete()
+            purge_tenant(tenant)

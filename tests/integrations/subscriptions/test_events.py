@@ -93,7 +93,7 @@ def test_a_shipments_life_as_events(acme):
     assert created["data"]["shipment"]["references"] == [
         {"kind": "tracking_number", "value": "LIFE-1"}
     ]
-    assert created["data"]["shipment"]["id"] == str(shipment.pk)
+    assert created["data"]["shipment"]["id"] == shipment.public_id
     assert created["data"]["shipment"]["status"] == "booked"
     _clear(acme.tenant)
 
@@ -247,7 +247,7 @@ def test_a_processed_document_adds_document_added_once(
     assert body["data"]["document"]["id"] == str(message.pk)
     assert body["data"]["document"]["type"] == "proof_of_delivery"
     assert body["data"]["document"]["content_type"] == "application/pdf"
-    assert body["data"]["shipment"]["id"] == str(shipment.pk)
+    assert body["data"]["shipment"]["id"] == shipment.public_id
 
 
 def test_other_apps_record_through_outbox_record(acme):
@@ -275,7 +275,7 @@ def test_other_apps_record_through_outbox_record(acme):
     [(kind, body)] = _events(acme.tenant)
     assert kind == "exception.opened"
     assert body["data"]["exception"] == {"id": "7", "kind": "late_departure"}
-    assert body["data"]["shipment"]["id"] == str(shipment.pk)
+    assert body["data"]["shipment"]["id"] == shipment.public_id
 
 
 @dataclass
@@ -319,7 +319,7 @@ def test_the_webhook_rule_action_is_registered_validates_and_sends_once(acme):
     assert kind == "rule.fired"
     assert body["data"]["rule"] == {"id": "3", "name": "Late pickup"}
     assert body["data"]["context"]["trigger"] == "milestone_late"
-    assert body["data"]["shipment"]["id"] == str(shipment.pk)
+    assert body["data"]["shipment"]["id"] == shipment.public_id
 
 
 def test_another_tenants_subscriptions_never_see_an_event(acme):

@@ -113,8 +113,8 @@ def first_tenants_ids(callers, transactional_db):
     from integrations.models import Integration, ProposedUpdate
     from integrations.notifications.models import Notification, NotificationTemplate
     from integrations.subscriptions.models import Delivery, Subscription, WebhookEvent
-    from shipments.places.models import TenantPlace
     from shipments.models import Shipment
+    from shipments.places.models import TenantPlace
     from tenancy.models import ApiKey, Tenant
 
     tenant = Tenant.objects.get(slug="acme-forwarding")

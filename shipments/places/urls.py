@@ -7,7 +7,5 @@ from shipments.places import api
 urlpatterns = [
     path("", api.PlaceSearchView.as_view(), name="places-search"),
     path("tenant/", api.TenantPlaceListView.as_view(), name="places-tenant"),
-    path(
-        "tenant/<id:place_id>/", api.TenantPlaceDetailView.as_view(), name="places-tenant-detail"
-    ),
+    path("tenant/<id:place_id>/", api.TenantPlaceDetailView.as_view(), name="places-tenant-detail"),
 ]

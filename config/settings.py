@@ -6,6 +6,8 @@ start without the secrets it needs. Every variable read here is listed in README
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import sys
@@ -49,7 +51,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 MILEPOST_BASE_URL = env.str("MILEPOST_BASE_URL", default="http://localhost:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tenancy.admin_site.MilepostAdminConfig",  # django.contrib.admin, for operators only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -161,6 +163,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The PostgreSQL setting that carries the tenant of the current transaction.
 TENANT_DB_SETTING = "milepost.tenant_id"
 USER_DB_SETTING = "milepost.user_id"
+# The signed scope that opens the accounts tables (tenancy.context.auth_scope), and the session
+# key that shows a session its own row (tenancy.sessions; unsigned: the key is the secret).
+SCOPE_DB_SETTING = "milepost.scope"
+SESSION_DB_SETTING = "milepost.session_key"
+# Key of the HMAC that makes those settings unforgeable from SQL (tenancy/context.py). migrate
+# copies it where only the owner role can read it; change it (or DJANGO_SECRET_KEY, from which
+# it is derived by default) and run migrate, or every tenant context is refused.
+RLS_CONTEXT_KEY = (
+    env.str("MILEPOST_RLS_CONTEXT_KEY", default="")
+    or hmac.new(SECRET_KEY.encode(), b"milepost.rls-context-key", hashlib.sha256).hexdigest()
+)
 
 # --- Redis, Celery, Channels ----------------------------------------------------------------
 REDIS_URL = _required_in_production("REDIS_URL", "redis://127.0.0.1:63799/0")
@@ -360,6 +373,8 @@ def _cidrs(name: str) -> list[str]:
 WEBHOOK_ALLOWED_NETWORKS = _cidrs("WEBHOOK_ALLOWED_NETWORKS")
 
 # --- Security -------------------------------------------------------------------------------
+# The database session store, with each operation showing only its own session's row (RLS).
+SESSION_ENGINE = "tenancy.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

@@ -24,11 +24,9 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Model
 from django.test import Client
 
 from integrations import pipeline
@@ -452,6 +450,6 @@ def purge_tenant(tenant: Tenant) -> None:
     """
     with tenant_context(tenant.pk):
         for model in tenant_owned_models():
-            manager = cast(type[Model], model)._default_manager
+            manager = model._default_manager
             manager.all()._raw_delete(manager.db)
         Tenant.objects.filter(pk=tenant.pk).delete()

@@ -296,6 +296,17 @@ ALTER SCHEMA public OWNER TO milepost_owner;
 GRANT CONNECT, TEMPORARY ON DATABASE milepost TO milepost_app;
 GRANT USAGE ON SCHEMA public TO milepost_app;
 SQL
+    # Other backends' query text is not for the app role: every backend of one role sees the
+    # others' current statements, literals included (session keys, webhook tokens: Django binds
+    # parameters client-side). Per database, so template1 too (test databases copy it).
+    local db
+    for db in milepost template1; do
+        mp_psql_super -d "$db" <<'SQL' >/dev/null || mp_die "hiding query texts in database $db failed"
+REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC;
+SQL
+    done
 }
 
 mp_stop_postgres() {

@@ -17,15 +17,32 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deactivate instead: a user's memberships and history live in tenants that this
+        # request cannot see, so the cascade could not complete.
+        return False
+
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "timezone", "locale"]
     search_fields = ["name", "slug"]
 
+    def has_add_permission(self, request) -> bool:
+        # A tenant is created by tenancy.services.tenant_create (it installs the templates).
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The cascade would have to span the tenant's rows, which RLS hides from this request.
+        return False
+
 
 class TenantOwnedAdmin(admin.ModelAdmin):
-    """Shows the active tenant's rows only: the request runs in that tenant's context."""
+    """Shows the chosen tenant's rows only: the request runs in that tenant's context.
+
+    Without a tenant the admin site sends the superuser to its tenant picker
+    (tenancy.admin_site); RLS would hide every other tenant's rows anyway.
+    """
 
 
 @admin.register(CustomerAccount)

@@ -2,21 +2,52 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, router
 from django.utils.timezone import now
 
 # Registers the __any lookup before any model field exists (fields cache their lookups).
 from tenancy import lookups  # noqa: F401
-from tenancy.context import current_tenant_id, current_tenant_id_or_none
+from tenancy.context import auth_scope, current_tenant_id, current_tenant_id_or_none
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #0b5fff.")
 
 
-class Tenant(models.Model):
+class ScopedWrites(models.Model):
+    """Rows that raw SQL may not create, delete or (for users) re-credential: a trigger refuses
+    those writes without the signed auth scope (tenancy.rls). The model's own statements carry
+    it, so Python code (services, allauth, the admin, commands, tests) writes them as before.
+    Only the single INSERT/UPDATE/DELETE gets the scope, not the signals around it.
+
+    The arguments pass through untouched (their list differs between Django versions).
+    """
+
+    class Meta:
+        abstract = True
+
+    def _do_update(self, *args: Any, **kwargs: Any) -> Any:
+        with auth_scope(using=_using(args, kwargs, 1)):
+            return super()._do_update(*args, **kwargs)
+
+    def _do_insert(self, *args: Any, **kwargs: Any) -> Any:
+        with auth_scope(using=_using(args, kwargs, 1)):
+            return cast(Any, super())._do_insert(*args, **kwargs)
+
+    def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        with auth_scope(using=using or router.db_for_write(type(self), instance=self)):
+            return super().delete(using=using, keep_parents=keep_parents)
+
+
+def _using(args: tuple[Any, ...], kwargs: dict[str, Any], position: int) -> str:
+    using: str | None = kwargs.get("using", args[position] if len(args) > position else None)
+    return using or "default"
+
+
+class Tenant(ScopedWrites):
     """A customer organisation of Milepost. The registry itself is not tenant-owned."""
 
     slug = models.SlugField(max_length=63, unique=True)
@@ -98,7 +129,7 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **extra)
 
 
-class User(AbstractUser):
+class User(AbstractUser, ScopedWrites):
     """A person; belongs to tenants through memberships. Logs in with email."""
 
     username = None
@@ -153,7 +184,8 @@ class Membership(TenantOwned):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now)
 
-    rls_extra_condition = "user_id = NULLIF(current_setting('milepost.user_id', true), '')::bigint"
+    # A user reads their own memberships in every tenant (signed user context, tenancy.context).
+    rls_extra_condition = "user_id = (SELECT milepost_user_id())"
 
     class Meta:
         constraints = [

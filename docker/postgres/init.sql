@@ -28,4 +28,13 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 GRANT CONNECT, TEMPORARY ON DATABASE :"DBNAME" TO milepost_app;
 GRANT USAGE ON SCHEMA public TO milepost_app;
--- Table and sequence privileges are granted by tenancy.rls.apply_rls after each migrate.
+-- Table and sequence privileges are granted by tenancy.rls.apply_rls after each migrate, which
+-- also creates (as the owner) pgcrypto and the schema milepost_private holding the key of the
+-- signed RLS context: the app role gets no privilege on that schema, ever.
+
+-- Other backends' query text is not for the app role: all backends of one role see each
+-- other's current statements, literals included (session keys, webhook tokens: Django binds
+-- parameters client-side).
+REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC;

@@ -34,14 +34,14 @@ def _rls_state() -> dict[str, tuple[bool, bool]]:
         return {name: (enabled, forced) for name, enabled, forced in cursor.fetchall()}
 
 
-def _policies() -> dict[str, str]:
+def _policies() -> dict[str, tuple[str, str]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tablename, qual FROM pg_policies WHERE schemaname = 'public' "
+            "SELECT tablename, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
             "AND policyname = %s",
             [POLICY_NAME],
         )
-        return dict(cursor.fetchall())
+        return {table: (qual, check) for table, qual, check in cursor.fetchall()}
 
 
 def test_every_tenant_owned_table_has_forced_rls_and_a_tenant_policy():
@@ -51,8 +51,13 @@ def test_every_tenant_owned_table_has_forced_rls_and_a_tenant_policy():
     state, policies = _rls_state(), _policies()
     missing = sorted(t for t in tables if state.get(t) != (True, True) or t not in policies)
     assert missing == [], f"tables without RLS+FORCE+policy: {missing}"
+    signed = "tenant_id = ( SELECT milepost_tenant_id() AS milepost_tenant_id)"
     for table in tables:
-        assert "milepost.tenant_id" in policies[table]
+        qual, check = policies[table]
+        # The signed, once-per-statement check (tests/tenancy/test_signed_context.py), and
+        # never the bare setting, which any SQL can set.
+        assert signed in qual and check == f"({signed})", table
+        assert "current_setting" not in qual + check, table
 
 
 def test_tenant_owned_models_have_no_hidden_many_to_many_tables():

@@ -18,7 +18,7 @@ from integrations.notifications.models import NotificationPreference
 from integrations.notifications.services import PreferenceValues, preference_set
 from integrations.selectors import known_milestones
 from shipments.demo import DemoPlan, seed_shipments
-from tenancy.context import tenant_context
+from tenancy.context import auth_scope, tenant_context
 from tenancy.models import (
     CustomerAccount,
     Membership,
@@ -219,7 +219,8 @@ class Command(BaseCommand):
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
-            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+            with auth_scope():  # the accounts tables are closed to raw SQL (tenancy.rls)
+                EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
         return user
 
     def _print(self, logins: list[tuple[str, str, str]]) -> None:

@@ -342,3 +342,13 @@ def test_a_data_migration_needs_the_signed_context_on_the_owner_connection():
         assert rename() == 1
     with tenant_context(a.pk):
         assert CustomerAccount.objects.get().name == "migrated"
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "owner"])
+def test_the_rls_benchmark_measures_the_signed_policy_as_an_initplan():
+    from tenancy.benchmarks import bench_rls
+
+    figures = bench_rls(TenantFactory(), rows=2_000, repeats=1)
+    assert figures["initplan"] is True
+    assert figures["visible_rows"] == 1_000
+    assert figures["signed_ms"] > 0 and figures["floor_ms"] > 0

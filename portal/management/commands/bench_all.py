@@ -18,6 +18,7 @@ from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
 from portal.benchmarks import bench_api, bench_scale, purge_tenant
 from shipments.benchmarks import bench_timeline
+from tenancy.benchmarks import bench_rls
 from tenancy.models import Tenant
 from tenancy.services import tenant_create
 
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "eta": bench_eta,
     "api": bench_api,
     "scale": bench_scale,
+    "rls": bench_rls,
 }
 
 

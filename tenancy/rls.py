@@ -248,43 +248,39 @@ def _guard_statements(quote) -> list[str]:
         "RAISE EXCEPTION 'milepost: % on % needs the signed auth scope', TG_OP, TG_TABLE_NAME "
         "USING ERRCODE = 'insufficient_privilege';"
     )
-    return [
-        f"""CREATE OR REPLACE FUNCTION {PRIVATE_SCHEMA}.guard_user() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    IF public.{SCOPE_FUNCTION}() IS NOT DISTINCT FROM 'auth' THEN
-        IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+    user_rule = f"""IF TG_OP = 'UPDATE' AND ROW({new}) IS NOT DISTINCT FROM ROW({old}) THEN
         RETURN NEW;
-    END IF;
-    IF TG_OP = 'UPDATE' AND ROW({new}) IS NOT DISTINCT FROM ROW({old}) THEN
-        RETURN NEW;
-    END IF;
-    {refuse}
-END
-$fn$""",
-        f"""CREATE OR REPLACE FUNCTION {PRIVATE_SCHEMA}.guard_tenant() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-AS $fn$
-BEGIN
-    IF public.{SCOPE_FUNCTION}() IS NOT DISTINCT FROM 'auth' THEN
-        IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
-        RETURN NEW;
-    END IF;
-    IF TG_OP = 'DELETE' AND OLD.id = public.{TENANT_FUNCTION}() THEN
+    END IF;"""
+    tenant_rule = f"""IF TG_OP = 'DELETE' AND OLD.id = public.{TENANT_FUNCTION}() THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND OLD.id = public.{TENANT_FUNCTION}() AND NEW.id = OLD.id THEN
         RETURN NEW;
-    END IF;
-    {refuse}
-END
-$fn$""",
+    END IF;"""
+    return [
+        _guard_function("guard_user", user_rule, refuse),
+        _guard_function("guard_tenant", tenant_rule, refuse),
         f"CREATE OR REPLACE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE "
         f"ON {user_table} FOR EACH ROW EXECUTE FUNCTION {PRIVATE_SCHEMA}.guard_user()",
         f"CREATE OR REPLACE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE "
         f"ON {tenant_table} FOR EACH ROW EXECUTE FUNCTION {PRIVATE_SCHEMA}.guard_tenant()",
     ]
+
+
+def _guard_function(name: str, rule: str, refuse: str) -> str:
+    """A trigger function: anything goes in the auth scope, else ``rule`` or the refusal."""
+    return f"""CREATE OR REPLACE FUNCTION {PRIVATE_SCHEMA}.{name}() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF public.{SCOPE_FUNCTION}() IS NOT DISTINCT FROM 'auth' THEN
+        IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+        RETURN NEW;
+    END IF;
+    {rule}
+    {refuse}
+END
+$fn$"""
 
 
 def grant_statements(app_role: str, database: str, quote) -> list[str]:

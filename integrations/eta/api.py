@@ -151,7 +151,8 @@ class AccuracyCsvView(AccuracyView):
     renderer_classes = [JSONRenderer, CsvRenderer]
 
     @extend_schema(
-        parameters=[SINCE],
+        # DRF's ?format= override is not part of this API (an empty one means "negotiate").
+        parameters=[SINCE, OpenApiParameter("format", exclude=True)],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the report"),
         },

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "integrations.subscriptions",
     "billing",
     "portal",
+    "portal.ops",
 ]
 
 MIDDLEWARE = [
@@ -339,6 +340,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
 TIME_ZONE = "UTC"
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -431,3 +433,13 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+# --- Ops dashboard (portal/ops) -------------------------------------------------------------
+# Map tiles: a URL template ({z}/{x}/{y}); empty draws the route on a plain background.
+OPS_MAP_TILE_URL = env.str("OPS_MAP_TILE_URL", default="")
+OPS_MAP_TILE_ATTRIBUTION = env.str("OPS_MAP_TILE_ATTRIBUTION", default="")
+# Where pages open their websocket: empty is their own origin (ws[s]://<host>/ws/ops/).
+OPS_WEBSOCKET_URL = env.str("OPS_WEBSOCKET_URL", default="")
+# Live messages kept per group for reconnecting clients (tenancy/realtime.py), and how long.
+LIVE_REPLAY_KEEP = env.int("LIVE_REPLAY_KEEP", default=500)
+LIVE_REPLAY_TTL_S = env.int("LIVE_REPLAY_TTL_S", default=3600)

@@ -261,7 +261,7 @@ def on_time_by(dimension: str, days: int = ANALYTICS_DAYS) -> list[dict[str, Any
     )
     out = []
     for row in rows:
-        label = "-".join(str(row[k] or "?") for k in keys)
+        label = "-".join(str(row[k] or "(none)") for k in keys)
         total = row["total"]
         out.append(
             {

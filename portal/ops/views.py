@@ -231,7 +231,8 @@ def _map_data(shipment: Shipment) -> dict[str, Any]:
     stops = list(position_selectors.stop_list(shipment=shipment))
     points = []
     if shipment.origin_lat is not None and shipment.origin_lon is not None:
-        points.append({"lat": shipment.origin_lat, "lon": shipment.origin_lon, "label": "origin"})
+        start = {"lat": shipment.origin_lat, "lon": shipment.origin_lon}
+        points.append(start | {"label": "origin", "name": shipment.origin_locode})
     for stop in stops:
         lat, lon = getattr(stop, "lat", None), getattr(stop, "lon", None)
         if lat is not None and lon is not None:

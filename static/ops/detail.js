@@ -48,7 +48,7 @@
   if (route.length > 1) L.polyline(route, { color: "#1f4e8c", weight: 2, dashArray: "6 6" }).addTo(map);
   data.route.forEach(function (p) {
     L.circleMarker([p.lat, p.lon], { radius: 6, color: "#1f4e8c", fillOpacity: 0.9 })
-      .bindTooltip(p.label).addTo(map);
+      .bindTooltip(p.name || p.label, { permanent: p.label === "origin" || p.label === "destination", direction: "top" }).addTo(map);
     bounds.push([p.lat, p.lon]);
   });
   if (data.trail.length) {

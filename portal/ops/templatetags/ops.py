@@ -22,3 +22,9 @@ def when(value: object, zone: str = "") -> str:
     except (ValueError, KeyError):
         return str(value)
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+@register.filter
+def words(value: object) -> str:
+    """A code for people: "in_transit" → "in transit"."""
+    return str(value or "").replace("_", " ")

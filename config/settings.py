@@ -231,7 +231,17 @@ CELERY_BEAT_SCHEDULE = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 14))]},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
+        # channels_redis blocks in BZPOPMIN waiting for a message: an idle websocket's
+        # consumer then died on "Timeout reading" (tests/portal/ops/test_live.py).
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 14)),
+                    "socket_timeout": 30,
+                }
+            ]
+        },
     }
 }
 CACHES = {

@@ -21,15 +21,16 @@ from django.db import transaction
 from tenancy.consumers import tenant_group
 
 
-def _replay_url() -> str:
+def layer_redis_url() -> str:
+    """The channel layer's Redis (the replay log lives beside the groups)."""
     layers: Any = settings.CHANNEL_LAYERS
-    hosts = layers["default"]["CONFIG"]["hosts"]
-    return str(hosts[0])
+    host = layers["default"]["CONFIG"]["hosts"][0]
+    return str(host["address"] if isinstance(host, dict) else host)
 
 
 @cache
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(_replay_url(), socket_connect_timeout=1, socket_timeout=2)
+    return redis.Redis.from_url(layer_redis_url(), socket_connect_timeout=1, socket_timeout=2)
 
 
 def _keys(group: str) -> tuple[str, str]:

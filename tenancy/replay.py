@@ -6,15 +6,13 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from django.conf import settings
+
+from tenancy.realtime import layer_redis_url
 
 
 def _client() -> aioredis.Redis:
     """A client per call: asyncio connections belong to the loop that made them."""
-    layers: Any = settings.CHANNEL_LAYERS
-    hosts = layers["default"]["CONFIG"]["hosts"]
-    url = str(hosts[0])
-    return aioredis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    return aioredis.Redis.from_url(layer_redis_url(), socket_connect_timeout=1, socket_timeout=2)
 
 
 async def messages_since(group: str, seq: int) -> tuple[list[dict], bool]:

@@ -200,3 +200,12 @@ def test_a_committed_event_reaches_the_shipment_and_customer_groups(live_board):
         await feed.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_idle_socket_outlives_the_layers_blocking_read():
+    """channels_redis waits up to brpop_timeout in BZPOPMIN; the socket timeout must be
+    longer, or an idle consumer dies on a read timeout (redis-py 8 defaults to 5 s)."""
+    from channels_redis.core import RedisChannelLayer
+
+    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout

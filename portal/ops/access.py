@@ -9,7 +9,9 @@ from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
+from shipments.zones import zone_named
 from tenancy.models import OFFICE, STAFF, User
 
 View = Callable[..., HttpResponse]
@@ -27,7 +29,10 @@ def ops_view(roles: Iterable[str] = OFFICE) -> Callable[[View], View]:
                 raise Http404()
             if membership.role not in allowed:
                 raise Http404()
-            return view(request, *args, **kwargs)
+            # Times typed into forms (datetime-local) and shown are the tenant's local times.
+            tenant = request.tenant  # type: ignore[attr-defined]
+            with timezone.override(zone_named(tenant.timezone)):
+                return view(request, *args, **kwargs)
 
         return wrapped
 

@@ -140,7 +140,11 @@ def _make_data(personas) -> dict:
         Shipment.objects.filter(pk__in=[s.pk for s in shipments[8:11]]).update(is_late=True)
         integration = Integration.objects.create(name="DHL Freight EDI", kind="edifact")
         message = InboundMessage.objects.create(
-            integration=integration, channel="edifact", body=b"UNB+...", sha256="1" * 64
+            integration=integration,
+            channel="webhook",
+            body=b"UNB+...",
+            sha256="1" * 64,
+            status="dead",
         )
         DeadLetter.objects.create(
             message=message,

@@ -321,3 +321,18 @@ def test_german_pages(board):
     body = client.get(reverse("ops-shipments")).content.decode()
     assert "Sendungen" in body
     assert 'lang="de"' in body
+
+
+@covers_url("ops-shipment-milestone")
+def test_typed_times_are_the_tenants_local_times(board):
+    """Acme is in Europe/Berlin: 09:00 typed in March is 08:00 UTC."""
+    from datetime import UTC, datetime
+
+    client = board.personas.client("member")
+    client.post(
+        reverse("ops-shipment-milestone", args=[board.mine.public_id]),
+        {"milestone": "picked_up", "occurred_at": "2026-03-02T09:00", "reason": "phone"},
+    )
+    with tenant_context(board.personas.tenant.pk):
+        event = TrackingEvent.objects.get(shipment=board.mine)
+    assert event.occurred_at == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -52,4 +52,10 @@ urlpatterns = [
     path("analytics/", views_admin.analytics, name="ops-analytics"),
     path("analytics/<slug:chart>.csv", views_admin.analytics_csv, name="ops-analytics-csv"),
     path("settings/", views_admin.settings_home, name="ops-settings"),
+    path("settings/api-keys/", views_admin.api_key_create, name="ops-api-key-create"),
+    path(
+        "settings/api-keys/<int:key_id>/revoke/",
+        views_admin.api_key_revoke,
+        name="ops-api-key-revoke",
+    ),
 ]

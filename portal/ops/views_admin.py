@@ -20,8 +20,10 @@ from milestones.models import TemplateVersion
 from milestones.selectors import template_list
 from portal.ops import selectors
 from portal.ops.access import ops_view, user_of
-from tenancy.models import ADMIN_ONLY, STAFF, Membership
+from tenancy import services as tenancy_services
+from tenancy.models import ADMIN_ONLY, STAFF, ApiScope, Membership
 from tenancy.selectors import api_key_list
+from tenancy.services import api_key_issue
 
 
 @require_GET
@@ -125,6 +127,7 @@ def settings_home(request: HttpRequest) -> HttpResponse:
         "ops/settings.html",
         {
             "api_keys": list(api_key_list()[:100]),
+            "scopes": ApiScope.choices,
             "subscriptions": [(s, deliveries[s.pk]) for s in subscriptions],
             "members": list(
                 Membership.objects.select_related("user").order_by("role", "user__email")[:500]
@@ -132,3 +135,31 @@ def settings_home(request: HttpRequest) -> HttpResponse:
             "templates": [(t, latest.get(t.pk)) for t in templates],
         },
     )
+
+
+@require_POST
+@ops_view(ADMIN_ONLY)
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    scopes = [s for s in request.POST.getlist("scopes") if s in ApiScope.values]
+    name = request.POST.get("name", "").strip()[:100]
+    if not name or not scopes:
+        messages.error(request, _("Name the key and choose at least one scope."))
+        return redirect("ops-settings")
+    issued = api_key_issue(name=name, scopes=scopes, actor=user_of(request))
+    messages.success(
+        request,
+        _("Key %(name)s issued; copy it now, it is not shown again: %(key)s")
+        % {"name": name, "key": issued.raw_key},
+    )
+    return redirect("ops-settings")
+
+
+@require_POST
+@ops_view(ADMIN_ONLY)
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = api_key_list().filter(pk=key_id).first()
+    if key is None:
+        raise Http404()
+    tenancy_services.api_key_revoke(api_key=key, actor=user_of(request))
+    messages.success(request, _("Key %(name)s revoked.") % {"name": key.name})
+    return redirect("ops-settings")

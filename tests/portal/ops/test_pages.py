@@ -336,3 +336,39 @@ def test_typed_times_are_the_tenants_local_times(board):
     with tenant_context(board.personas.tenant.pk):
         event = TrackingEvent.objects.get(shipment=board.mine)
     assert event.occurred_at == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@covers_url("ops-api-key-create", "ops-api-key-revoke")
+def test_api_keys_issued_and_revoked_by_admins_of_the_tenant_only(board):
+    from tenancy.models import ApiKey
+
+    personas = board.personas
+    admin = personas.client("admin")
+    response = admin.post(
+        reverse("ops-api-key-create"),
+        {"name": "carrier feed", "scopes": ["read", "ingest"]},
+        follow=True,
+    )
+    assert "carrier feed" in response.content.decode()
+    with tenant_context(personas.tenant.pk):
+        key = ApiKey.objects.get(name="carrier feed")
+    assert sorted(key.scopes) == ["ingest", "read"]
+    # ops (not admin) and the other tenant's admin cannot revoke it
+    assert (
+        personas.client("member").post(reverse("ops-api-key-revoke", args=[key.pk])).status_code
+        == 404
+    )
+    assert (
+        personas.client("outsider").post(reverse("ops-api-key-revoke", args=[key.pk])).status_code
+        == 404
+    )
+    assert (
+        personas.client("member")
+        .post(reverse("ops-api-key-create"), {"name": "x", "scopes": ["read"]})
+        .status_code
+        == 404
+    )
+    assert admin.post(reverse("ops-api-key-revoke", args=[key.pk])).status_code == 302
+    with tenant_context(personas.tenant.pk):
+        key.refresh_from_db()
+    assert key.revoked_at is not None

@@ -104,7 +104,7 @@ def _list_page(request: HttpRequest) -> dict[str, Any]:
 def shipment_list(request: HttpRequest) -> HttpResponse:
     context = _list_page(request)
     context |= {
-        "kpis": selectors.kpis(),
+        "kpis": selectors.kpis_cached(),
         "saved_views": selectors.saved_views(user_id=user_of(request).pk),
         "carriers": selectors.carriers(),
         "tag_names": selectors.tag_names(),

@@ -372,3 +372,13 @@ def test_api_keys_issued_and_revoked_by_admins_of_the_tenant_only(board):
     with tenant_context(personas.tenant.pk):
         key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+@covers_url("ops-shipments", "ops-kpis")
+def test_list_page_does_not_wait_for_uncounted_tiles(board):
+    client = board.personas.client("member")
+    first = client.get(reverse("ops-shipments")).content.decode()
+    assert f'hx-get="{reverse("ops-kpis")}"' in first and 'data-kpi="active"' not in first
+    client.get(reverse("ops-kpis"))  # counted and kept for KPI_CACHE_S
+    again = client.get(reverse("ops-shipments")).content.decode()
+    assert 'data-kpi="active">2<' in again

@@ -1,7 +1,10 @@
 from django.urls import path
 
+from portal.ops.consumers import CustomerConsumer, OpsConsumer
 from tenancy.consumers import TenantEventsConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", TenantEventsConsumer.as_asgi()),
+    path("ws/ops/", OpsConsumer.as_asgi()),
+    path("ws/customer/", CustomerConsumer.as_asgi()),
 ]

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "integrations.subscriptions",
     "billing",
     "portal",
+    "portal.ops",
 ]
 
 MIDDLEWARE = [
@@ -230,7 +231,17 @@ CELERY_BEAT_SCHEDULE = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 14))]},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
+        # channels_redis blocks in BZPOPMIN waiting for a message: an idle websocket's
+        # consumer then died on "Timeout reading" (tests/portal/ops/test_live.py).
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 14)),
+                    "socket_timeout": 30,
+                }
+            ]
+        },
     }
 }
 CACHES = {
@@ -339,6 +350,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
 TIME_ZONE = "UTC"
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -431,3 +443,13 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+# --- Ops dashboard (portal/ops) -------------------------------------------------------------
+# Map tiles: a URL template ({z}/{x}/{y}); empty draws the route on a plain background.
+OPS_MAP_TILE_URL = env.str("OPS_MAP_TILE_URL", default="")
+OPS_MAP_TILE_ATTRIBUTION = env.str("OPS_MAP_TILE_ATTRIBUTION", default="")
+# Where pages open their websocket: empty is their own origin (ws[s]://<host>/ws/ops/).
+OPS_WEBSOCKET_URL = env.str("OPS_WEBSOCKET_URL", default="")
+# Live messages kept per group for reconnecting clients (tenancy/realtime.py), and how long.
+LIVE_REPLAY_KEEP = env.int("LIVE_REPLAY_KEEP", default=500)
+LIVE_REPLAY_TTL_S = env.int("LIVE_REPLAY_TTL_S", default=3600)

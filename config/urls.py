@@ -28,6 +28,8 @@ urlpatterns = [
     path("tenants/switch/", tenancy_views.switch_tenant, name="tenant-switch"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("ops/", include("portal.ops.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/ingest/", include("integrations.urls")),
     path("api/v1/places/", include("shipments.places.urls")),
     path("api/v1/notifications/", include("integrations.notifications.urls")),

@@ -125,11 +125,14 @@ def test_a_committed_timeline_change_reaches_the_ops_feed_of_its_tenant_only(per
         created = await ours.receive_json_from(timeout=5)
         assert created["type"] == "timeline.changed" and created["shipment_ids"] == [shipment_id]
         picked_up = await ours.receive_json_from(timeout=5)
+        # seq: the group's sequence number, for resuming after a reconnect (tenancy.replay)
         assert picked_up == {
             "type": "timeline.changed",
             "count": 1,
             "shipment_ids": [shipment_id],
+            "public_ids": created["public_ids"],
             "truncated": False,
+            "seq": created["seq"] + 1,
         }
         assert await theirs.receive_nothing(timeout=0.5)
         await ours.disconnect()

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
 from portal.benchmarks import bench_api, bench_scale, purge_tenant
+from portal.ops.benchmarks import bench_ops_list, bench_push
 from shipments.benchmarks import bench_timeline
 from tenancy.benchmarks import bench_rls
 from tenancy.models import Tenant
@@ -30,6 +31,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "api": bench_api,
     "scale": bench_scale,
     "rls": bench_rls,
+    "push": bench_push,
+    "ops_list": bench_ops_list,
 }
 
 

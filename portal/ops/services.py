@@ -1,0 +1,119 @@
+"""The dashboard's own writes (saved views, tags) and its bulk actions, which call the
+shipments services once per shipment: no second way to record a milestone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from portal.ops.models import SavedView, ShipmentTag
+from shipments import services as shipment_services
+from shipments.models import Shipment
+from tenancy.audit import audit_record
+from tenancy.errors import DomainError
+from tenancy.models import User
+
+MAX_BULK = 500
+
+
+@transaction.atomic
+def saved_view_save(*, user: User, name: str, query: str) -> SavedView:
+    name = name.strip()
+    if not name:
+        raise DomainError("Name the view.", code="name_required", field="name")
+    view, _ = SavedView.objects.update_or_create(
+        user=user, name=name[:80], defaults={"query": query[:1000]}
+    )
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView) -> None:
+    view.delete()
+
+
+def _clean_tag(name: str) -> str:
+    cleaned = " ".join(name.strip().lower().split())[:40]
+    if not cleaned:
+        raise DomainError("Give the tag a name.", code="tag_required", field="tag")
+    return cleaned
+
+
+@transaction.atomic
+def tags_add(*, shipments: Sequence[Shipment], name: str, actor: User) -> int:
+    """Tag the shipments (already tagged ones stay as they are); returns how many got it."""
+    tag = _clean_tag(name)
+    if len(shipments) > MAX_BULK:
+        raise DomainError(f"At most {MAX_BULK} shipments at once.", code="too_many")
+    existing = set(
+        ShipmentTag.objects.filter(shipment__in=shipments, name=tag).values_list(
+            "shipment_id", flat=True
+        )
+    )
+    new = [ShipmentTag(shipment=s, name=tag) for s in shipments if s.pk not in existing]
+    for row in new:
+        row.tenant_id = shipments[0].tenant_id
+    ShipmentTag.objects.bulk_create(new, ignore_conflicts=True)
+    for shipment in shipments:
+        if shipment.pk not in existing:
+            audit_record(
+                action="shipment.tag",
+                target_type="shipment",
+                target_id=shipment.pk,
+                actor=actor,
+                changes={"tag": tag},
+            )
+    return len(new)
+
+
+@transaction.atomic
+def tag_remove(*, shipment: Shipment, name: str, actor: User) -> None:
+    deleted, _ = ShipmentTag.objects.filter(shipment=shipment, name=_clean_tag(name)).delete()
+    if deleted:
+        audit_record(
+            action="shipment.untag",
+            target_type="shipment",
+            target_id=shipment.pk,
+            actor=actor,
+            changes={"tag": name},
+        )
+
+
+@dataclass
+class BulkResult:
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (public id, reason)
+
+
+def milestones_record_many(
+    *,
+    shipments: Sequence[Shipment],
+    milestone: str,
+    occurred_at: datetime,
+    reason: str,
+    actor: User,
+    location: str = "",
+) -> BulkResult:
+    """shipments.services.milestone_record_manual for each shipment, each in its own
+    transaction: one refused shipment (a milestone its template lacks) does not undo the rest."""
+    if len(shipments) > MAX_BULK:
+        raise DomainError(f"At most {MAX_BULK} shipments at once.", code="too_many")
+    result = BulkResult()
+    for shipment in shipments:
+        try:
+            with transaction.atomic():
+                shipment_services.milestone_record_manual(
+                    shipment=shipment,
+                    milestone=milestone,
+                    occurred_at=occurred_at,
+                    reason=reason,
+                    actor=actor,
+                    location=location,
+                )
+            result.done += 1
+        except (DomainError, IntegrityError) as error:
+            result.failed.append((shipment.public_id, str(error)))
+    return result

@@ -1,0 +1,552 @@
+"""Exception detection: on every applied event batch (``detect_for_shipments``, the timeline
+hook) and by the beat sweep (``sweep``), set-based SQL only.
+
+Two kinds of cause:
+
+* time-driven (missed milestone, delayed departure, customs hold too long, long dwell, dark
+  shipment): a change of the timeline rewrites the shipment's ``Deadline`` rows (one
+  DELETE + INSERT … SELECT for the whole batch, thresholds joined in); an exception is due
+  once ``due_at`` has passed, whether the batch or the sweep notices first. The sweep reads
+  only the due range of the deadline index, never the timelines.
+* data-driven (sequence violation, cascade from a parent, predicted late): read from the
+  batch's cached timelines (and the ETA selectors) by the hook only; route deviation and stale
+  feeds from positions and inbound messages by the sweep only.
+
+Applying a set of current conditions is one statement: upsert into the partial unique index
+(one unresolved exception per shipment + type + milestone + integration; re-detection updates
+severity, never duplicates), auto-resolve every unresolved exception in scope whose condition
+is gone, and the audit rows of both. Opened and resolved exceptions then go to the outbox
+(``exception.opened`` / ``exception.resolved``), to the live feed after commit, and to the
+hooks (the workflow rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.utils import timezone
+
+from integrations.exceptions import thresholds
+from integrations.exceptions.models import ExceptionType, Severity
+from tenancy.context import current_tenant_id, for_each_tenant
+from tenancy.realtime import publish_on_commit
+
+T = ExceptionType
+ENDED = ("delivered", "cancelled", "returned")
+MOVING = ("in_transit", "out_for_delivery")
+DWELL_CODES = ("arrived", "warehouse_received")
+DEADLINE_TYPES = (
+    T.MISSED_MILESTONE,
+    T.DELAYED_DEPARTURE,
+    T.CUSTOMS_HOLD,
+    T.LONG_DWELL,
+    T.DARK_SHIPMENT,
+)
+HOOK_TYPES = (*DEADLINE_TYPES, T.SEQUENCE_VIOLATION, T.CASCADE, T.PREDICTED_LATE)
+SWEEP_TYPES = (*DEADLINE_TYPES, T.ROUTE_DEVIATION, T.STALE_FEED)
+AUTO_NOTE = "Resolved automatically: the cause went away."
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "opened" | "updated" | "resolved"
+    id: int
+    public_id: str
+    type: str
+    shipment_id: int | None
+    milestone: str
+    severity: str
+
+
+@dataclass
+class Outcome:
+    changes: list[Change] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+
+ExceptionsChanged = Callable[[int, list[Change]], None]
+_changed_hooks: list[ExceptionsChanged] = []
+
+
+def on_exceptions_changed(hook: ExceptionsChanged) -> ExceptionsChanged:
+    """Called with (tenant_id, changes) in the changing transaction (the workflow rules)."""
+    if hook not in _changed_hooks:
+        _changed_hooks.append(hook)
+    return hook
+
+
+# --- the deadlines ----------------------------------------------------------------------------
+
+# Per shipment of the batch (%(ids)s), each pending time-driven cause with its basis, then the
+# most specific threshold (customer account > milestone > template > tenant > code default).
+REWRITE_DEADLINES = """
+WITH s AS (
+    SELECT s.id, s.mode, s.status, s.customer_account_id, s.promised_at, s.created_at,
+           tv.template_id, s.template_version_id, s.timeline
+    FROM shipments_shipment s
+    JOIN milestones_templateversion tv ON tv.id = s.template_version_id
+    WHERE s.id = ANY(%(ids)s)
+),
+r AS (
+    SELECT s.id AS shipment_id, x->>'code' AS code, (x->>'sequence')::int AS seq,
+           x->>'kind' AS kind, (x->>'planned')::timestamptz AS planned,
+           (x->'actual'->>'at')::timestamptz AS actual_at,
+           (x->'actual'->>'recorded_at')::timestamptz AS recorded_at,
+           COALESCE((x->>'gap')::boolean, false) AS gap
+    FROM s CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) x
+    WHERE s.status <> ALL(%(ended)s)
+),
+furthest AS (
+    SELECT DISTINCT ON (shipment_id) shipment_id, code, actual_at
+    FROM r WHERE actual_at IS NOT NULL AND kind = 'progress'
+    ORDER BY shipment_id, seq DESC
+),
+pending AS (
+    -- The next expected milestone only: later ones follow from it (and are rewritten the
+    -- moment it arrives), so one late pickup is one exception, not five.
+    SELECT DISTINCT ON (r.shipment_id) r.shipment_id, r.code, r.planned + md.tolerance AS basis
+    FROM r JOIN s ON s.id = r.shipment_id
+    JOIN milestones_milestonedefinition md
+      ON md.version_id = s.template_version_id AND md.code = r.code
+    WHERE r.actual_at IS NULL AND NOT r.gap AND md.required AND md.kind = 'progress'
+    ORDER BY r.shipment_id, r.seq
+),
+cause AS (
+    SELECT p.shipment_id,
+           CASE WHEN p.code = 'departed' THEN %(delayed)s ELSE %(missed)s END AS type,
+           p.code AS milestone, p.basis
+    FROM pending p
+    UNION ALL
+    SELECT r.shipment_id, %(customs)s, r.code, r.actual_at
+    FROM r JOIN s ON s.id = r.shipment_id
+    WHERE r.code = 'customs_hold' AND r.actual_at IS NOT NULL AND s.status = 'at_customs'
+    UNION ALL
+    SELECT f.shipment_id, %(dwell)s, f.code, f.actual_at
+    FROM furthest f JOIN s ON s.id = f.shipment_id
+    WHERE f.code = ANY(%(dwell_codes)s) AND s.status = 'in_transit'
+    UNION ALL
+    SELECT s.id, %(dark)s, '', GREATEST(
+        s.created_at,
+        (SELECT max(e.recorded_at) FROM shipments_trackingevent e
+          WHERE e.tenant_id = %(tenant)s AND e.shipment_id = s.id),
+        (SELECT p.at FROM integrations_latestposition p
+          WHERE p.subject_kind = 'shipment' AND p.subject = s.id::text))
+    FROM s WHERE s.status = ANY(%(moving)s)
+),
+scored AS (
+    SELECT c.shipment_id, c.type, c.milestone, c.basis, s.promised_at,
+           COALESCE(t.after_minutes, dm.a, d0.a) AS a,
+           COALESCE(t.major_minutes, dm.m, d0.m) AS m,
+           COALESCE(t.critical_minutes, dm.c, d0.c) AS c
+    FROM cause c JOIN s ON s.id = c.shipment_id
+    LEFT JOIN {defaults_m} ON dm.type = c.type AND dm.mode = s.mode
+    LEFT JOIN {defaults_0} ON d0.type = c.type AND d0.mode = ''
+    LEFT JOIN LATERAL (
+        SELECT t.after_minutes, t.major_minutes, t.critical_minutes
+        FROM exceptions_exceptionthreshold t
+        WHERE t.type = c.type
+          AND (t.template_id IS NULL OR t.template_id = s.template_id)
+          AND (t.milestone = '' OR t.milestone = c.milestone)
+          AND (t.customer_account_id IS NULL OR t.customer_account_id = s.customer_account_id)
+        ORDER BY (t.customer_account_id IS NOT NULL) DESC, (t.milestone <> '') DESC,
+                 (t.template_id IS NOT NULL) DESC
+        LIMIT 1
+    ) t ON TRUE
+    WHERE c.basis IS NOT NULL
+),
+gone AS (
+    DELETE FROM exceptions_deadline WHERE shipment_id = ANY(%(ids)s)
+)
+INSERT INTO exceptions_deadline
+    (tenant_id, shipment_id, type, milestone, basis_at, due_at, major_at, critical_at)
+SELECT %(tenant)s, shipment_id, type, milestone, basis, due,
+       GREATEST(due, LEAST(basis + make_interval(mins => m),
+                           promised_at - %(promise_major)s)),
+       GREATEST(due, LEAST(basis + make_interval(mins => c),
+                           promised_at - %(promise_critical)s))
+FROM (SELECT *, basis + make_interval(mins => a) AS due FROM scored) AS x
+"""
+
+
+def _rewrite_sql() -> tuple[str, list[object]]:
+    values, params = thresholds.defaults_values_sql()
+    # One VALUES list joined twice: mode-specific, then every mode.
+    sql = REWRITE_DEADLINES.format(
+        defaults_m=values.replace("AS dft", "AS dm"),
+        defaults_0=values.replace("AS dft", "AS d0"),
+    )
+    return sql, params * 2
+
+
+def _named(sql: str, named: dict[str, Any], positional: list[object]) -> tuple[str, list[Any]]:
+    """Psycopg takes one parameter style: turn %(name)s into %s in order of appearance."""
+    import re
+
+    out: list[Any] = []
+    pos = iter(positional)
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            out.append(next(pos))
+        else:
+            out.append(named[match.group(1)])
+        return "%s"
+
+    return re.sub(r"%(?:\((\w+)\))?s", sub, sql), out
+
+
+def _common_params(tenant_id: int) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "ended": list(ENDED),
+        "moving": list(MOVING),
+        "dwell_codes": list(DWELL_CODES),
+        "missed": str(T.MISSED_MILESTONE),
+        "delayed": str(T.DELAYED_DEPARTURE),
+        "customs": str(T.CUSTOMS_HOLD),
+        "dwell": str(T.LONG_DWELL),
+        "dark": str(T.DARK_SHIPMENT),
+        "promise_major": thresholds.PROMISE_MAJOR,
+        "promise_critical": thresholds.PROMISE_CRITICAL,
+    }
+
+
+# --- applying conditions ----------------------------------------------------------------------
+
+DUE_CONDITIONS = """
+SELECT d.shipment_id, NULL::bigint AS integration_id, d.type, d.milestone,
+       CASE WHEN d.critical_at <= %(now)s THEN 'critical'
+            WHEN d.major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
+       jsonb_build_object('since', d.basis_at, 'due_at', d.due_at) AS details
+FROM exceptions_deadline d
+WHERE d.due_at <= %(now)s {scope}
+"""
+
+APPLY = """
+WITH cond AS MATERIALIZED ({conditions}),
+up AS (
+    INSERT INTO exceptions_shipmentexception AS x
+        (tenant_id, public_id, type, shipment_id, integration_id, milestone, severity, status,
+         opened_at, updated_at, details, assignee_role, resolution_note, auto_resolved)
+    SELECT %(tenant)s,
+           'exc_' || substr(md5(random()::text || clock_timestamp()::text
+                               || COALESCE(c.shipment_id, c.integration_id)::text), 1, 16),
+           c.type, c.shipment_id, c.integration_id, c.milestone, c.severity, 'open',
+           %(now)s, %(now)s, c.details, '', '', false
+    FROM cond c
+    ON CONFLICT (tenant_id, shipment_id, type, milestone, integration_id)
+        WHERE status <> 'resolved'
+    DO UPDATE SET severity = EXCLUDED.severity, details = EXCLUDED.details,
+                  updated_at = EXCLUDED.updated_at
+        WHERE x.severity IS DISTINCT FROM EXCLUDED.severity
+    RETURNING x.id, x.public_id, x.type, x.shipment_id, x.milestone, x.severity,
+              (x.xmax = 0) AS opened
+),
+res AS (
+    UPDATE exceptions_shipmentexception x
+    SET status = 'resolved', resolved_at = %(now)s, updated_at = %(now)s,
+        auto_resolved = true, resolution_note = %(note)s
+    WHERE x.status <> 'resolved' AND x.type = ANY(%(types)s) {scope}
+      AND NOT EXISTS (
+          SELECT 1 FROM cond c
+          WHERE c.type = x.type AND c.milestone = x.milestone
+            AND COALESCE(c.shipment_id, 0) = COALESCE(x.shipment_id, 0)
+            AND COALESCE(c.integration_id, 0) = COALESCE(x.integration_id, 0))
+    RETURNING x.id, x.public_id, x.type, x.shipment_id, x.milestone, x.severity
+),
+changes AS (
+    SELECT CASE WHEN opened THEN 'opened' ELSE 'updated' END AS kind,
+           id, public_id, type, shipment_id, milestone, severity FROM up
+    UNION ALL
+    SELECT 'resolved', id, public_id, type, shipment_id, milestone, severity FROM res
+),
+audit AS (
+    INSERT INTO tenancy_auditlog (tenant_id, at, action, target_type, target_id, changes, reason)
+    SELECT %(tenant)s, %(now)s, 'exception.' || kind, 'exception', public_id,
+           jsonb_build_object('type', type, 'severity', severity, 'milestone', milestone,
+                              'shipment', shipment_id, 'auto', true),
+           ''
+    FROM changes
+)
+SELECT kind, id, public_id, type, shipment_id, milestone, severity FROM changes
+"""
+
+
+def _apply(
+    *,
+    conditions: str,
+    condition_params: dict[str, Any],
+    types: Sequence[str],
+    scope: str,
+    scope_params: dict[str, Any],
+    now: datetime,
+) -> list[Change]:
+    tenant_id = current_tenant_id()
+    sql = APPLY.format(conditions=conditions, scope=scope)
+    named = {
+        **condition_params,
+        **scope_params,
+        "tenant": tenant_id,
+        "now": now,
+        "note": AUTO_NOTE,
+        "types": [str(t) for t in types],
+    }
+    sql, params = _named(sql, named, [])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Change(*row) for row in cursor.fetchall()]
+
+
+def _hook_conditions(ids: list[int], late: list[tuple[int, str, str]]) -> tuple[str, dict]:
+    """Due deadlines, sequence violations and cascades of the batch, and the predicted-late
+    shipments computed in Python (``late``: shipment, severity, details JSON)."""
+    sql = (
+        DUE_CONDITIONS.format(scope="AND d.shipment_id = ANY(%(ids)s)")
+        + """
+UNION ALL
+SELECT s.id, NULL::bigint, %(sequence)s, x->>'code', 'minor',
+       jsonb_build_object('milestone', x->>'code')
+FROM shipments_shipment s
+CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) x
+WHERE s.id = ANY(%(ids)s) AND s.status <> ALL(%(ended)s)
+  AND COALESCE((x->>'out_of_sequence')::boolean, false)
+UNION ALL
+SELECT s.id, NULL::bigint, %(cascade)s, '', 'major',
+       jsonb_build_object('waiting_on', s.timeline->'waiting_on')
+FROM shipments_shipment s
+WHERE s.id = ANY(%(ids)s) AND s.status <> ALL(%(ended)s)
+  AND jsonb_array_length(COALESCE(s.timeline->'waiting_on', '[]'::jsonb)) > 0
+UNION ALL
+SELECT l.shipment_id, NULL::bigint, %(predicted)s, 'delivered', l.severity, l.details::jsonb
+FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text[])
+     AS l(shipment_id, severity, details)
+"""
+    )
+    params = {
+        "ids": ids,
+        "ended": list(ENDED),
+        "sequence": str(T.SEQUENCE_VIOLATION),
+        "cascade": str(T.CASCADE),
+        "predicted": str(T.PREDICTED_LATE),
+        "late_ids": [x[0] for x in late],
+        "late_sev": [x[1] for x in late],
+        "late_details": [x[2] for x in late],
+    }
+    return sql, params
+
+
+def _predicted_late(ids: list[int], now: datetime) -> list[tuple[int, str, str]]:
+    """Shipments whose delivery ETA (integrations.eta) is beyond the promise by more than the
+    threshold. Only shipments with a promise are predicted (one query finds them)."""
+    from integrations.eta.selectors import predicted_delivery
+    from shipments.models import Shipment
+
+    promised = list(
+        Shipment.objects.filter(pk__any=ids, promised_at__isnull=False)
+        .exclude(status__in=ENDED)
+        .values_list("pk", flat=True)
+    )
+    if not promised:
+        return []
+    limit = thresholds.tenant_threshold(T.PREDICTED_LATE)
+    found = []
+    for shipment_id, p in predicted_delivery(promised, now=now).items():
+        minutes = p.predicted_late_minutes
+        if minutes is None or minutes <= limit.after or p.source == "actual":
+            continue
+        severity = (
+            Severity.CRITICAL
+            if minutes >= limit.critical
+            else Severity.MAJOR
+            if minutes >= limit.major
+            else Severity.MINOR
+        )
+        details = {
+            "predicted_late_minutes": minutes,
+            "likely": p.likely.isoformat() if p.likely else None,
+            "source": p.source,
+        }
+        found.append((shipment_id, str(severity), orjson.dumps(details).decode()))
+    return found
+
+
+def detect_for_shipments(shipment_ids: Sequence[int], *, now: datetime | None = None) -> Outcome:
+    """Re-detect the exceptions of these shipments (the current tenant's), in the caller's
+    transaction: four statements for any batch size (plus two for the ETA of promised
+    shipments, and the outbox's one when exceptions opened or resolved)."""
+    ids = sorted(set(shipment_ids))
+    if not ids:
+        return Outcome()
+    now = now or timezone.now()
+    tenant_id = current_tenant_id()
+    sql, positional = _rewrite_sql()
+    sql, params = _named(sql, _common_params(tenant_id) | {"ids": ids}, positional)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    conditions, condition_params = _hook_conditions(ids, _predicted_late(ids, now))
+    changes = _apply(
+        conditions=conditions,
+        condition_params=condition_params,
+        types=HOOK_TYPES,
+        scope="AND x.shipment_id = ANY(%(ids)s)",
+        scope_params={"ids": ids},
+        now=now,
+    )
+    _announce(tenant_id, changes)
+    return Outcome(changes)
+
+
+def on_timeline_changed(shipment_ids: list[int]) -> None:
+    detect_for_shipments(shipment_ids)
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+ROUTE_CONDITIONS = """
+SELECT id, NULL::bigint, %(route)s, '',
+       CASE WHEN km >= %(route_critical)s THEN 'critical'
+            WHEN km >= %(route_major)s THEN 'major' ELSE 'minor' END,
+       jsonb_build_object('km_off_route', round(km::numeric, 1))
+FROM (
+    SELECT s.id, (
+        WITH g AS (SELECT radians(s.origin_lat) AS la1, radians(s.origin_lon) AS lo1,
+                          radians(s.destination_lat) AS la2, radians(s.destination_lon) AS lo2,
+                          radians(p.lat) AS la3, radians(p.lon) AS lo3),
+        a AS (SELECT *,
+            2 * asin(sqrt(least(1, sin((la3 - la1) / 2) ^ 2
+                + cos(la1) * cos(la3) * sin((lo3 - lo1) / 2) ^ 2))) AS d13,
+            2 * asin(sqrt(least(1, sin((la2 - la1) / 2) ^ 2
+                + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ^ 2))) AS d12,
+            2 * asin(sqrt(least(1, sin((la3 - la2) / 2) ^ 2
+                + cos(la2) * cos(la3) * sin((lo3 - lo2) / 2) ^ 2))) AS d23,
+            atan2(sin(lo3 - lo1) * cos(la3),
+                  cos(la1) * sin(la3) - sin(la1) * cos(la3) * cos(lo3 - lo1)) AS b13,
+            atan2(sin(lo2 - lo1) * cos(la2),
+                  cos(la1) * sin(la2) - sin(la1) * cos(la2) * cos(lo2 - lo1)) AS b12
+          FROM g),
+        x AS (SELECT *, asin(least(1, greatest(-1, sin(d13) * sin(b13 - b12)))) AS dxt FROM a)
+        SELECT 6371.0 * CASE
+            WHEN acos(least(1, greatest(-1, cos(d13) / greatest(cos(dxt), 1e-12)))) <= d12
+                 AND cos(b13 - b12) >= 0
+            THEN abs(dxt) ELSE least(d13, d23) END
+        FROM x
+    ) AS km
+    FROM integrations_latestposition p
+    JOIN shipments_shipment s ON s.id = p.shipment_id
+    WHERE p.subject_kind = 'shipment' AND s.status <> ALL(%(ended)s)
+      AND s.origin_lat IS NOT NULL AND s.origin_lon IS NOT NULL
+      AND s.destination_lat IS NOT NULL AND s.destination_lon IS NOT NULL
+) AS off
+WHERE km > %(route_after)s
+"""
+
+STALE_FEED_CONDITIONS = """
+SELECT NULL::bigint, i.id, %(stale)s, '',
+       CASE WHEN m.last <= %(now)s - %(stale_critical)s THEN 'critical'
+            WHEN m.last <= %(now)s - %(stale_major)s THEN 'major' ELSE 'minor' END,
+       jsonb_build_object('last_message_at', m.last, 'integration', i.name)
+FROM integrations_integration i
+CROSS JOIN LATERAL (
+    SELECT max(received_at) AS last FROM integrations_inboundmessage
+    WHERE integration_id = i.id) m
+WHERE i.is_active AND m.last IS NOT NULL AND m.last <= %(now)s - %(stale_after)s
+"""
+
+
+def sweep_tenant(*, now: datetime | None = None) -> list[Change]:
+    """One tenant's sweep (in its context): due deadlines, route deviations and stale feeds,
+    opened / updated / resolved in one statement."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    route = thresholds.tenant_threshold(T.ROUTE_DEVIATION)
+    stale = thresholds.tenant_threshold(T.STALE_FEED)
+    conditions = " UNION ALL ".join(
+        [DUE_CONDITIONS.format(scope=""), ROUTE_CONDITIONS, STALE_FEED_CONDITIONS]
+    )
+    params = {
+        "ended": list(ENDED),
+        "route": str(T.ROUTE_DEVIATION),
+        "route_after": float(route.after),
+        "route_major": float(route.major),
+        "route_critical": float(route.critical),
+        "stale": str(T.STALE_FEED),
+        "stale_after": timedelta(minutes=stale.after),
+        "stale_major": timedelta(minutes=stale.major),
+        "stale_critical": timedelta(minutes=stale.critical),
+    }
+    changes = _apply(
+        conditions=conditions,
+        condition_params=params,
+        types=SWEEP_TYPES,
+        scope="",
+        scope_params={},
+        now=now,
+    )
+    _announce(current_tenant_id(), changes)
+    return changes
+
+
+def sweep(*, tenant_ids: Sequence[int] | None = None, now: datetime | None = None) -> int:
+    """Every tenant's sweep, each in its own context (tenancy.context.for_each_tenant);
+    returns the number of exceptions opened, updated or resolved."""
+    from tenancy.models import Tenant
+
+    ids = (
+        list(tenant_ids)
+        if tenant_ids is not None
+        else list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
+    )
+    results = for_each_tenant(ids, lambda _tenant_id: len(sweep_tenant(now=now)))
+    return sum(int(v) for v in results.values())  # type: ignore[call-overload]
+
+
+# --- telling others ---------------------------------------------------------------------------
+
+
+def _announce(tenant_id: int, changes: list[Change]) -> None:
+    """Outbox events, a live update after commit and the hooks, for what opened or resolved
+    (a severity update is audited and shown, not announced)."""
+    told = [c for c in changes if c.kind in ("opened", "resolved")]
+    if not told:
+        return
+    from integrations.subscriptions.models import EventType
+    from integrations.subscriptions.outbox import OutboxItem, outbox_record
+
+    event = {"opened": EventType.EXCEPTION_OPENED, "resolved": EventType.EXCEPTION_RESOLVED}
+    outbox_record(
+        items=[
+            OutboxItem(
+                event_type=str(event[c.kind]),
+                data={
+                    "exception": {
+                        "id": c.public_id,
+                        "type": c.type,
+                        "milestone": c.milestone or None,
+                        "severity": c.severity,
+                        "status": "resolved" if c.kind == "resolved" else "open",
+                    }
+                },
+                shipment_id=c.shipment_id,
+                key=f"{event[c.kind]}:{c.id}",
+            )
+            for c in told
+        ]
+    )
+    publish_on_commit(
+        tenant_id=tenant_id,
+        payload={
+            "type": "exceptions.changed",
+            "opened": [c.public_id for c in told if c.kind == "opened"][:200],
+            "resolved": [c.public_id for c in told if c.kind == "resolved"][:200],
+        },
+    )
+    for hook in list(_changed_hooks):
+        hook(tenant_id, told)

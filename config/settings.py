@@ -431,3 +431,11 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+# --- Exceptions and workflow rules (issue 13, part A) ---------------------------------------
+# Detection runs on every applied batch (off only to measure what it costs ingestion).
+EXCEPTIONS_DETECT_ON_INGEST = env.bool("EXCEPTIONS_DETECT_ON_INGEST", default=True)
+CELERY_BEAT_SCHEDULE |= {
+    "exceptions-sweep": {"task": "exceptions.sweep", "schedule": 60.0},
+    "workflow-tasks-overdue": {"task": "workflow.run_pending", "schedule": 60.0},
+}

@@ -22,12 +22,14 @@ hooks (the workflow rules).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -82,67 +84,71 @@ def on_exceptions_changed(hook: ExceptionsChanged) -> ExceptionsChanged:
     return hook
 
 
-# --- the deadlines ----------------------------------------------------------------------------
+# --- the batch: deadlines rewritten and conditions applied in one statement --------------------
 
-# Per shipment of the batch (%(ids)s), each pending time-driven cause with its basis, then the
-# most specific threshold (customer account > milestone > template > tenant > code default).
-REWRITE_DEADLINES = """
-WITH s AS (
+# The CTEs of a batch (%(ids)s): its active shipments, their timeline rows, each pending
+# time-driven cause with its basis, scored with the most specific threshold (customer account >
+# milestone > template > tenant > code default), then the deadline rows ("dl"), written over
+# the shipments' old ones. Every table is named with its tenant so each lookup is one index
+# probe (the planner can not see row counts through the CTEs; it is told nothing to guess).
+BATCH_CTES = """
+s AS MATERIALIZED (
     SELECT s.id, s.mode, s.status, s.customer_account_id, s.promised_at, s.created_at,
-           tv.template_id, s.template_version_id, s.timeline
+           s.template_version_id, s.timeline
     FROM shipments_shipment s
-    JOIN milestones_templateversion tv ON tv.id = s.template_version_id
-    WHERE s.id = ANY(%(ids)s)
+    WHERE s.tenant_id = %(tenant)s AND s.id = ANY(%(ids)s) AND s.status <> ALL(%(ended)s)
 ),
-r AS (
-    SELECT s.id AS shipment_id, x->>'code' AS code, (x->>'sequence')::int AS seq,
-           x->>'kind' AS kind, (x->>'planned')::timestamptz AS planned,
+md AS MATERIALIZED (
+    SELECT md.version_id, md.code, md.tolerance, tv.template_id
+    FROM milestones_milestonedefinition md
+    JOIN milestones_templateversion tv ON tv.id = md.version_id AND tv.tenant_id = %(tenant)s
+    WHERE md.tenant_id = %(tenant)s AND md.required AND md.kind = 'progress'
+      AND md.version_id IN (SELECT DISTINCT template_version_id FROM s)
+),
+r AS MATERIALIZED (
+    SELECT s.id AS shipment_id, s.template_version_id AS version_id, s.status,
+           x->>'code' AS code, (x->>'sequence')::int AS seq, x->>'kind' AS kind,
+           (x->>'planned')::timestamptz AS planned,
            (x->'actual'->>'at')::timestamptz AS actual_at,
-           (x->'actual'->>'recorded_at')::timestamptz AS recorded_at,
-           COALESCE((x->>'gap')::boolean, false) AS gap
+           x->>'gap' = 'true' AS gap, x->>'out_of_sequence' = 'true' AS inverted
     FROM s CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) x
-    WHERE s.status <> ALL(%(ended)s)
-),
-furthest AS (
-    SELECT DISTINCT ON (shipment_id) shipment_id, code, actual_at
-    FROM r WHERE actual_at IS NOT NULL AND kind = 'progress'
-    ORDER BY shipment_id, seq DESC
 ),
 pending AS (
     -- The next expected milestone only: later ones follow from it (and are rewritten the
     -- moment it arrives), so one late pickup is one exception, not five.
     SELECT DISTINCT ON (r.shipment_id) r.shipment_id, r.code, r.planned + md.tolerance AS basis
-    FROM r JOIN s ON s.id = r.shipment_id
-    JOIN milestones_milestonedefinition md
-      ON md.version_id = s.template_version_id AND md.code = r.code
-    WHERE r.actual_at IS NULL AND NOT r.gap AND md.required AND md.kind = 'progress'
+    FROM r JOIN md ON md.version_id = r.version_id AND md.code = r.code
+    WHERE r.actual_at IS NULL AND NOT r.gap
     ORDER BY r.shipment_id, r.seq
 ),
-cause AS (
-    SELECT p.shipment_id,
-           CASE WHEN p.code = 'departed' THEN %(delayed)s ELSE %(missed)s END AS type,
-           p.code AS milestone, p.basis
-    FROM pending p
+furthest AS (
+    SELECT DISTINCT ON (shipment_id) shipment_id, code, actual_at, status
+    FROM r WHERE actual_at IS NOT NULL AND kind = 'progress'
+    ORDER BY shipment_id, seq DESC
+),
+cause AS MATERIALIZED (
+    SELECT shipment_id, CASE WHEN code = 'departed' THEN %(delayed)s ELSE %(missed)s END AS type,
+           code AS milestone, basis
+    FROM pending WHERE basis IS NOT NULL
     UNION ALL
-    SELECT r.shipment_id, %(customs)s, r.code, r.actual_at
-    FROM r JOIN s ON s.id = r.shipment_id
-    WHERE r.code = 'customs_hold' AND r.actual_at IS NOT NULL AND s.status = 'at_customs'
+    SELECT shipment_id, %(customs)s, code, actual_at
+    FROM r WHERE code = 'customs_hold' AND actual_at IS NOT NULL AND status = 'at_customs'
     UNION ALL
-    SELECT f.shipment_id, %(dwell)s, f.code, f.actual_at
-    FROM furthest f JOIN s ON s.id = f.shipment_id
-    WHERE f.code = ANY(%(dwell_codes)s) AND s.status = 'in_transit'
+    SELECT shipment_id, %(dwell)s, code, actual_at
+    FROM furthest WHERE code = ANY(%(dwell_codes)s) AND status = 'in_transit'
     UNION ALL
     SELECT s.id, %(dark)s, '', GREATEST(
         s.created_at,
         (SELECT max(e.recorded_at) FROM shipments_trackingevent e
           WHERE e.tenant_id = %(tenant)s AND e.shipment_id = s.id),
         (SELECT p.at FROM integrations_latestposition p
-          WHERE p.subject_kind = 'shipment' AND p.subject = s.id::text))
+          WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment'
+            AND p.subject = s.id::text))
     FROM s WHERE s.status = ANY(%(moving)s)
 ),
 scored AS (
     SELECT c.shipment_id, c.type, c.milestone, c.basis, s.promised_at,
-           COALESCE(t.after_minutes, dm.a, d0.a) AS a,
+           c.basis + make_interval(mins => COALESCE(t.after_minutes, dm.a, d0.a)) AS due,
            COALESCE(t.major_minutes, dm.m, d0.m) AS m,
            COALESCE(t.critical_minutes, dm.c, d0.c) AS c
     FROM cause c JOIN s ON s.id = c.shipment_id
@@ -151,86 +157,66 @@ scored AS (
     LEFT JOIN LATERAL (
         SELECT t.after_minutes, t.major_minutes, t.critical_minutes
         FROM exceptions_exceptionthreshold t
-        WHERE t.type = c.type
-          AND (t.template_id IS NULL OR t.template_id = s.template_id)
+        WHERE t.tenant_id = %(tenant)s AND t.type = c.type
+          AND (t.template_id IS NULL OR t.template_id = (
+                SELECT template_id FROM md WHERE md.version_id = s.template_version_id LIMIT 1))
           AND (t.milestone = '' OR t.milestone = c.milestone)
           AND (t.customer_account_id IS NULL OR t.customer_account_id = s.customer_account_id)
         ORDER BY (t.customer_account_id IS NOT NULL) DESC, (t.milestone <> '') DESC,
                  (t.template_id IS NOT NULL) DESC
         LIMIT 1
     ) t ON TRUE
-    WHERE c.basis IS NOT NULL
+),
+dl AS MATERIALIZED (
+    SELECT shipment_id, type, milestone, basis, due,
+           GREATEST(due, LEAST(basis + make_interval(mins => m),
+                               promised_at - %(promise_major)s)) AS major_at,
+           GREATEST(due, LEAST(basis + make_interval(mins => c),
+                               promised_at - %(promise_critical)s)) AS critical_at
+    FROM scored
 ),
 gone AS (
-    DELETE FROM exceptions_deadline WHERE shipment_id = ANY(%(ids)s)
-)
-INSERT INTO exceptions_deadline
-    (tenant_id, shipment_id, type, milestone, basis_at, due_at, major_at, critical_at)
-SELECT %(tenant)s, shipment_id, type, milestone, basis, due,
-       GREATEST(due, LEAST(basis + make_interval(mins => m),
-                           promised_at - %(promise_major)s)),
-       GREATEST(due, LEAST(basis + make_interval(mins => c),
-                           promised_at - %(promise_critical)s))
-FROM (SELECT *, basis + make_interval(mins => a) AS due FROM scored) AS x
+    DELETE FROM exceptions_deadline
+    WHERE tenant_id = %(tenant)s AND shipment_id = ANY(%(ids)s)
+),
+written AS (
+    INSERT INTO exceptions_deadline
+        (tenant_id, shipment_id, type, milestone, basis_at, due_at, major_at, critical_at)
+    SELECT %(tenant)s, shipment_id, type, milestone, basis, due, major_at, critical_at FROM dl
+),
 """
 
-
-def _rewrite_sql() -> tuple[str, list[object]]:
-    values, params = thresholds.defaults_values_sql()
-    # One VALUES list joined twice: mode-specific, then every mode.
-    sql = REWRITE_DEADLINES.format(
-        defaults_m=values.replace("AS dft", "AS dm"),
-        defaults_0=values.replace("AS dft", "AS d0"),
-    )
-    return sql, params * 2
-
-
-def _named(sql: str, named: dict[str, Any], positional: list[object]) -> tuple[str, list[Any]]:
-    """Psycopg takes one parameter style: turn %(name)s into %s in order of appearance."""
-    import re
-
-    out: list[Any] = []
-    pos = iter(positional)
-
-    def sub(match: re.Match[str]) -> str:
-        if match.group(1) is None:
-            out.append(next(pos))
-        else:
-            out.append(named[match.group(1)])
-        return "%s"
-
-    return re.sub(r"%(?:\((\w+)\))?s", sub, sql), out
-
-
-def _common_params(tenant_id: int) -> dict[str, Any]:
-    return {
-        "tenant": tenant_id,
-        "ended": list(ENDED),
-        "moving": list(MOVING),
-        "dwell_codes": list(DWELL_CODES),
-        "missed": str(T.MISSED_MILESTONE),
-        "delayed": str(T.DELAYED_DEPARTURE),
-        "customs": str(T.CUSTOMS_HOLD),
-        "dwell": str(T.LONG_DWELL),
-        "dark": str(T.DARK_SHIPMENT),
-        "promise_major": thresholds.PROMISE_MAJOR,
-        "promise_critical": thresholds.PROMISE_CRITICAL,
-    }
-
-
-# --- applying conditions ----------------------------------------------------------------------
-
-DUE_CONDITIONS = """
-SELECT d.shipment_id, NULL::bigint AS integration_id, d.type, d.milestone,
-       CASE WHEN d.critical_at <= %(now)s THEN 'critical'
-            WHEN d.major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
-       jsonb_build_object('since', d.basis_at, 'due_at', d.due_at) AS details
-FROM exceptions_deadline d
-WHERE d.due_at <= %(now)s {scope}
+# The batch's conditions now: due deadlines, sequence violations, cascades from parents, and
+# the predicted-late shipments computed in Python (a second, small statement; see below).
+BATCH_CONDITIONS = """
+SELECT shipment_id, NULL::bigint AS integration_id, type, milestone,
+       CASE WHEN critical_at <= %(now)s THEN 'critical'
+            WHEN major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
+       jsonb_build_object('since', basis, 'due_at', due) AS details
+FROM dl WHERE due <= %(now)s
+UNION ALL
+SELECT shipment_id, NULL::bigint, %(sequence)s, code, 'minor',
+       jsonb_build_object('milestone', code)
+FROM r WHERE inverted
+UNION ALL
+SELECT id, NULL::bigint, %(cascade)s, '', 'major',
+       jsonb_build_object('waiting_on', timeline->'waiting_on')
+FROM s WHERE jsonb_array_length(COALESCE(timeline->'waiting_on', '[]'::jsonb)) > 0
 """
 
+PREDICTED_CONDITIONS = """
+SELECT l.shipment_id, NULL::bigint AS integration_id, %(predicted)s AS type,
+       'delivered' AS milestone, l.severity, l.details::jsonb AS details
+FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text[])
+     AS l(shipment_id, severity, details)
+"""
+
+# Applying a set of conditions ("cond"): upsert into the partial unique index, resolve what
+# is in scope and gone, audit both. {extra} adds rows to the result (the batch: which of its
+# shipments have a promise, for the ETA check).
 APPLY = """
-WITH cond AS MATERIALIZED ({conditions}),
+WITH {ctes}
+cond AS MATERIALIZED ({conditions}),
 up AS (
     INSERT INTO exceptions_shipmentexception AS x
         (tenant_id, public_id, type, shipment_id, integration_id, milestone, severity, status,
@@ -253,7 +239,8 @@ res AS (
     UPDATE exceptions_shipmentexception x
     SET status = 'resolved', resolved_at = %(now)s, updated_at = %(now)s,
         auto_resolved = true, resolution_note = %(note)s
-    WHERE x.status <> 'resolved' AND x.type = ANY(%(types)s) {scope}
+    WHERE x.tenant_id = %(tenant)s AND x.status <> 'resolved' AND x.type = ANY(%(types)s)
+      {scope}
       AND NOT EXISTS (
           SELECT 1 FROM cond c
           WHERE c.type = x.type AND c.milestone = x.milestone
@@ -276,85 +263,93 @@ audit AS (
     FROM changes
 )
 SELECT kind, id, public_id, type, shipment_id, milestone, severity FROM changes
+{extra}
 """
+
+PROMISED_EXTRA = """
+UNION ALL
+SELECT 'promised', NULL, NULL, NULL, id, NULL, NULL FROM s WHERE promised_at IS NOT NULL
+UNION ALL
+SELECT 'promised', NULL, NULL, NULL, shipment_id, NULL, NULL FROM exceptions_shipmentexception
+WHERE tenant_id = %(tenant)s AND shipment_id = ANY(%(ids)s) AND type = %(predicted)s
+  AND status <> 'resolved'
+"""
+
+
+def _named(sql: str, named: dict[str, Any], positional: list[object]) -> tuple[str, list[Any]]:
+    """Psycopg takes one parameter style: turn %(name)s and %s into %s in order."""
+    out: list[Any] = []
+    pos = iter(positional)
+
+    def sub(match: re.Match[str]) -> str:
+        out.append(next(pos) if match.group(1) is None else named[match.group(1)])
+        return "%s"
+
+    return re.sub(r"%(?:\((\w+)\))?s", sub, sql), out
+
+
+def _batch_ctes() -> tuple[str, list[object]]:
+    values, params = thresholds.defaults_values_sql()
+    # One VALUES list joined twice: mode-specific, then every mode.
+    sql = BATCH_CTES.format(
+        defaults_m=values.replace("AS dft", "AS dm"),
+        defaults_0=values.replace("AS dft", "AS d0"),
+    )
+    return sql, params * 2
 
 
 def _apply(
     *,
     conditions: str,
-    condition_params: dict[str, Any],
+    params: dict[str, Any],
     types: Sequence[str],
-    scope: str,
-    scope_params: dict[str, Any],
+    scope: str = "",
+    ctes: str = "",
+    positional: Sequence[object] = (),
+    extra: str = "",
     now: datetime,
-) -> list[Change]:
-    tenant_id = current_tenant_id()
-    sql = APPLY.format(conditions=conditions, scope=scope)
+) -> tuple[list[Change], list[int]]:
+    """Apply the conditions; returns the changes and the ids of the 'promised' extra rows."""
+    sql = APPLY.format(ctes=ctes, conditions=conditions, scope=scope, extra=extra)
     named = {
-        **condition_params,
-        **scope_params,
-        "tenant": tenant_id,
+        **params,
+        "tenant": current_tenant_id(),
         "now": now,
         "note": AUTO_NOTE,
         "types": [str(t) for t in types],
     }
-    sql, params = _named(sql, named, [])
+    sql, values = _named(sql, named, list(positional))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [Change(*row) for row in cursor.fetchall()]
+        cursor.execute(sql, values)
+        rows = cursor.fetchall()
+    changes = [Change(*row) for row in rows if row[0] != "promised"]
+    return changes, sorted({row[4] for row in rows if row[0] == "promised"})
 
 
-def _hook_conditions(ids: list[int], late: list[tuple[int, str, str]]) -> tuple[str, dict]:
-    """Due deadlines, sequence violations and cascades of the batch, and the predicted-late
-    shipments computed in Python (``late``: shipment, severity, details JSON)."""
-    sql = (
-        DUE_CONDITIONS.format(scope="AND d.shipment_id = ANY(%(ids)s)")
-        + """
-UNION ALL
-SELECT s.id, NULL::bigint, %(sequence)s, x->>'code', 'minor',
-       jsonb_build_object('milestone', x->>'code')
-FROM shipments_shipment s
-CROSS JOIN LATERAL jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) x
-WHERE s.id = ANY(%(ids)s) AND s.status <> ALL(%(ended)s)
-  AND COALESCE((x->>'out_of_sequence')::boolean, false)
-UNION ALL
-SELECT s.id, NULL::bigint, %(cascade)s, '', 'major',
-       jsonb_build_object('waiting_on', s.timeline->'waiting_on')
-FROM shipments_shipment s
-WHERE s.id = ANY(%(ids)s) AND s.status <> ALL(%(ended)s)
-  AND jsonb_array_length(COALESCE(s.timeline->'waiting_on', '[]'::jsonb)) > 0
-UNION ALL
-SELECT l.shipment_id, NULL::bigint, %(predicted)s, 'delivered', l.severity, l.details::jsonb
-FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text[])
-     AS l(shipment_id, severity, details)
-"""
-    )
-    params = {
-        "ids": ids,
+def _params(tenant_id: int) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
         "ended": list(ENDED),
+        "moving": list(MOVING),
+        "dwell_codes": list(DWELL_CODES),
+        "missed": str(T.MISSED_MILESTONE),
+        "delayed": str(T.DELAYED_DEPARTURE),
+        "customs": str(T.CUSTOMS_HOLD),
+        "dwell": str(T.LONG_DWELL),
+        "dark": str(T.DARK_SHIPMENT),
         "sequence": str(T.SEQUENCE_VIOLATION),
         "cascade": str(T.CASCADE),
         "predicted": str(T.PREDICTED_LATE),
-        "late_ids": [x[0] for x in late],
-        "late_sev": [x[1] for x in late],
-        "late_details": [x[2] for x in late],
+        "promise_major": thresholds.PROMISE_MAJOR,
+        "promise_critical": thresholds.PROMISE_CRITICAL,
     }
-    return sql, params
 
 
-def _predicted_late(ids: list[int], now: datetime) -> list[tuple[int, str, str]]:
-    """Shipments whose delivery ETA (integrations.eta) is beyond the promise by more than the
-    threshold. Only shipments with a promise are predicted (one query finds them)."""
+def _predicted_late(promised: list[int], now: datetime) -> list[tuple[int, str, str]]:
+    """Of these promised shipments, those whose delivery ETA (integrations.eta) is beyond the
+    promise by more than the threshold: (shipment, severity, details JSON)."""
     from integrations.eta.selectors import predicted_delivery
-    from shipments.models import Shipment
 
-    promised = list(
-        Shipment.objects.filter(pk__any=ids, promised_at__isnull=False)
-        .exclude(status__in=ENDED)
-        .values_list("pk", flat=True)
-    )
-    if not promised:
-        return []
     limit = thresholds.tenant_threshold(T.PREDICTED_LATE)
     found = []
     for shipment_id, p in predicted_delivery(promised, now=now).items():
@@ -379,35 +374,64 @@ def _predicted_late(ids: list[int], now: datetime) -> list[tuple[int, str, str]]
 
 def detect_for_shipments(shipment_ids: Sequence[int], *, now: datetime | None = None) -> Outcome:
     """Re-detect the exceptions of these shipments (the current tenant's), in the caller's
-    transaction: four statements for any batch size (plus two for the ETA of promised
-    shipments, and the outbox's one when exceptions opened or resolved)."""
+    transaction: one statement for any batch size; with promised shipments among them, the
+    ETA read (two queries) and one more statement; the outbox's query when any opened or
+    resolved."""
     ids = sorted(set(shipment_ids))
     if not ids:
         return Outcome()
     now = now or timezone.now()
     tenant_id = current_tenant_id()
-    sql, positional = _rewrite_sql()
-    sql, params = _named(sql, _common_params(tenant_id) | {"ids": ids}, positional)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    conditions, condition_params = _hook_conditions(ids, _predicted_late(ids, now))
-    changes = _apply(
-        conditions=conditions,
-        condition_params=condition_params,
-        types=HOOK_TYPES,
+    ctes, positional = _batch_ctes()
+    params = _params(tenant_id) | {"ids": ids}
+    batch_types = [t for t in HOOK_TYPES if t != T.PREDICTED_LATE]
+    changes, promised = _apply(
+        ctes=ctes,
+        positional=positional,
+        conditions=BATCH_CONDITIONS,
+        params=params,
+        types=batch_types,
         scope="AND x.shipment_id = ANY(%(ids)s)",
-        scope_params={"ids": ids},
+        extra=PROMISED_EXTRA,
         now=now,
     )
-    _announce(tenant_id, changes)
+    # Predicted late: the batch's promised shipments (and those with one open, which may
+    # have ended or lost the promise) need the ETA; nothing else does.
+    if promised:
+        late = _predicted_late(promised, now)
+        more, _ = _apply(
+            conditions=PREDICTED_CONDITIONS,
+            params=params
+            | {
+                "late_ids": [x[0] for x in late],
+                "late_sev": [x[1] for x in late],
+                "late_details": [x[2] for x in late],
+                "promised": promised,
+            },
+            types=[T.PREDICTED_LATE],
+            scope="AND x.shipment_id = ANY(%(promised)s)",
+            now=now,
+        )
+        changes += more
+    announce(tenant_id, changes)
     return Outcome(changes)
 
 
 def on_timeline_changed(shipment_ids: list[int]) -> None:
-    detect_for_shipments(shipment_ids)
+    if settings.EXCEPTIONS_DETECT_ON_INGEST:
+        detect_for_shipments(shipment_ids)
 
 
 # --- the sweep --------------------------------------------------------------------------------
+
+DUE_CONDITIONS = """
+SELECT d.shipment_id, NULL::bigint AS integration_id, d.type, d.milestone,
+       CASE WHEN d.critical_at <= %(now)s THEN 'critical'
+            WHEN d.major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
+       jsonb_build_object('since', d.basis_at, 'due_at', d.due_at) AS details
+FROM exceptions_deadline d
+WHERE d.tenant_id = %(tenant)s AND d.due_at <= %(now)s
+"""
 
 ROUTE_CONDITIONS = """
 SELECT id, NULL::bigint, %(route)s, '',
@@ -440,7 +464,7 @@ FROM (
     ) AS km
     FROM integrations_latestposition p
     JOIN shipments_shipment s ON s.id = p.shipment_id
-    WHERE p.subject_kind = 'shipment' AND s.status <> ALL(%(ended)s)
+    WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment' AND s.status <> ALL(%(ended)s)
       AND s.origin_lat IS NOT NULL AND s.origin_lon IS NOT NULL
       AND s.destination_lat IS NOT NULL AND s.destination_lon IS NOT NULL
 ) AS off
@@ -468,9 +492,7 @@ def sweep_tenant(*, now: datetime | None = None) -> list[Change]:
     now = now or timezone.now()
     route = thresholds.tenant_threshold(T.ROUTE_DEVIATION)
     stale = thresholds.tenant_threshold(T.STALE_FEED)
-    conditions = " UNION ALL ".join(
-        [DUE_CONDITIONS.format(scope=""), ROUTE_CONDITIONS, STALE_FEED_CONDITIONS]
-    )
+    conditions = " UNION ALL ".join([DUE_CONDITIONS, ROUTE_CONDITIONS, STALE_FEED_CONDITIONS])
     params = {
         "ended": list(ENDED),
         "route": str(T.ROUTE_DEVIATION),
@@ -482,15 +504,8 @@ def sweep_tenant(*, now: datetime | None = None) -> list[Change]:
         "stale_major": timedelta(minutes=stale.major),
         "stale_critical": timedelta(minutes=stale.critical),
     }
-    changes = _apply(
-        conditions=conditions,
-        condition_params=params,
-        types=SWEEP_TYPES,
-        scope="",
-        scope_params={},
-        now=now,
-    )
-    _announce(current_tenant_id(), changes)
+    changes, _ = _apply(conditions=conditions, params=params, types=SWEEP_TYPES, now=now)
+    announce(current_tenant_id(), changes)
     return changes
 
 
@@ -511,7 +526,7 @@ def sweep(*, tenant_ids: Sequence[int] | None = None, now: datetime | None = Non
 # --- telling others ---------------------------------------------------------------------------
 
 
-def _announce(tenant_id: int, changes: list[Change]) -> None:
+def announce(tenant_id: int, changes: list[Change]) -> None:
     """Outbox events, a live update after commit and the hooks, for what opened or resolved
     (a severity update is audited and shown, not announced)."""
     told = [c for c in changes if c.kind in ("opened", "resolved")]

@@ -201,7 +201,7 @@ SHIPMENT_FACTS = """
 SELECT s.id, s.mode, s.customer_account_id, s.origin_locode, s.destination_locode, s.carrier,
        s.status, s.eta, COALESCE(array_agg(t.tag) FILTER (WHERE t.tag IS NOT NULL), '{}'),
        COALESCE((
-           SELECT jsonb_agg(jsonb_build_array(x->>'code', x->'actual'->>'event_id',
+           SELECT jsonb_agg(jsonb_build_array(x->>'code', x->'actual'->>'at',
                                               x->'actual'->>'recorded_at'))
            FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) x
            WHERE jsonb_typeof(x->'actual') = 'object'), '[]'::jsonb)
@@ -272,7 +272,9 @@ def _timeline_candidates(rules: list[Rule], facts: dict[int, Facts]) -> list[Can
                 continue
             if rule.trigger == Trigger.MILESTONE_REACHED:
                 wanted = rule.when.get("milestone") or ""
-                for code, event_id, recorded_at in f.reached:
+                # Keyed by the milestone's time: a repeated report of it fires nothing, a
+                # new attempt of a repeatable milestone (another time) fires again.
+                for code, at, recorded_at in f.reached:
                     if wanted and code != wanted:
                         continue
                     # Milestones recorded before the rule existed are history, not news.
@@ -282,8 +284,8 @@ def _timeline_candidates(rules: list[Rule], facts: dict[int, Facts]) -> list[Can
                         Candidate(
                             rule,
                             sid,
-                            f"r{rule.pk}:reached:{sid}:{code}:{event_id}",
-                            {"trigger": rule.trigger, "milestone": code, "event": event_id},
+                            f"r{rule.pk}:reached:{sid}:{code}:{at}",
+                            {"trigger": rule.trigger, "milestone": code, "at": at},
                         )
                     )
             elif rule.trigger == Trigger.STATUS_BECOMES:

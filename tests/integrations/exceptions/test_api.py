@@ -64,7 +64,7 @@ def test_list_filters_and_detail(acme, late):
 
 @covers_url("exception-acknowledge", "exception-assign", "exception-resolve")
 def test_lifecycle_steps_are_audited_and_the_resolution_announced(acme, late):
-    s, _, x = late
+    _, _, x = late
     ops = acme.client("ops")
     for who in ("customer", "outsider"):
         for name in ("exception-acknowledge", "exception-assign", "exception-resolve"):

@@ -93,7 +93,7 @@ def test_route_deviation_by_distance_from_the_line(acme):
     at(51.0, 10.8)  # on the line (near Erfurt)
     assert _of(acme.tenant, "route_deviation") == []
     at(50.11, 8.68)  # Frankfurt
-    [(kind, _, severity)] = _of(acme.tenant, "route_deviation")
+    [(_, _, severity)] = _of(acme.tenant, "route_deviation")
     assert severity == "major"
     [x] = exceptions(acme.tenant, type="route_deviation")
     assert 150 < x.details["km_off_route"] < 300

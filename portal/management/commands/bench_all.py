@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
+from integrations.exceptions.benchmarks import bench_sweep
 from portal.benchmarks import bench_api, bench_scale, purge_tenant
 from shipments.benchmarks import bench_timeline
 from tenancy.models import Tenant
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "eta": bench_eta,
     "api": bench_api,
     "scale": bench_scale,
+    "sweep": bench_sweep,
 }
 
 

@@ -212,8 +212,8 @@ FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text
 """
 
 # Applying a set of conditions ("cond") to the unresolved exceptions in scope ("cur"): open
-# what is new, update what changed severity, resolve what is gone, audit all three. {extra} adds rows to the result (the batch: which of its
-# shipments have a promise, for the ETA check).
+# what is new, update what changed severity, resolve what is gone, audit all three. {extra}
+# adds rows to the result (the batch: which of its shipments have a promise, for the ETA).
 APPLY = """
 WITH {ctes}
 cond AS MATERIALIZED ({conditions}),

@@ -230,7 +230,7 @@ def bench_sweep(tenant: Tenant, *, shipments: int | None = None) -> dict[str, An
     with tenant_context(tenant.pk), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM exceptions_deadline WHERE tenant_id = %s", [tenant.pk])
         (rows,) = cursor.fetchone()
-    return {
+    result = {
         "seconds": round(seconds, 2),
         "shipments": shipments,
         "deadline_rows": rows,
@@ -240,3 +240,6 @@ def bench_sweep(tenant: Tenant, *, shipments: int | None = None) -> dict[str, An
         "floor_ms": round(floor, 1),
         "build_seconds": round(build_seconds, 1),
     }
+    # Said before bench_all purges the tenant (deleting 11M rows takes a while).
+    print(f"sweep (before the purge): {result}", flush=True)
+    return result

@@ -67,6 +67,9 @@ class ShipmentException(TenantOwned):
     )
     public_id = models.CharField(max_length=24, default=new_public_id, editable=False)
     type = models.CharField(max_length=24, choices=ExceptionType.choices)
+    # No database constraint (Django cascades deletes; row-level security pins the tenant):
+    # its deferred per-row check, or an index for the shipments' delete checks, cost the
+    # bulk opens and resolves.
     shipment = models.ForeignKey(
         Shipment,
         null=True,
@@ -74,6 +77,7 @@ class ShipmentException(TenantOwned):
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     # A stale feed is about an integration, not a shipment.
     integration = models.ForeignKey(

@@ -32,3 +32,11 @@ def test_the_sweep_benchmark_at_a_small_size(acme, monkeypatch):
         q["sql"] for q in queries.captured_queries if "WITH" in q["sql"] and "cond" in q["sql"]
     ]
     assert len(sweep_sql) == 2
+
+
+@pytest.mark.soak
+def test_the_sweep_benchmark_at_a_fifth_of_full_size(acme):
+    """`make soak`: 200,000 shipments, 2M deadline rows; the full million is `make bench`."""
+    result = benchmarks.bench_sweep(acme.tenant, shipments=200_000)
+    assert (result["opened"], result["updated"], result["resolved"]) == (16_000, 4_000, 4_000)
+    assert result["seconds"] < 10

@@ -453,3 +453,11 @@ OPS_WEBSOCKET_URL = env.str("OPS_WEBSOCKET_URL", default="")
 # Live messages kept per group for reconnecting clients (tenancy/realtime.py), and how long.
 LIVE_REPLAY_KEEP = env.int("LIVE_REPLAY_KEEP", default=500)
 LIVE_REPLAY_TTL_S = env.int("LIVE_REPLAY_TTL_S", default=3600)
+
+# --- Exceptions and workflow rules (issue 13, part A) ---------------------------------------
+# Detection runs on every applied batch (off only to measure what it costs ingestion).
+EXCEPTIONS_DETECT_ON_INGEST = env.bool("EXCEPTIONS_DETECT_ON_INGEST", default=True)
+CELERY_BEAT_SCHEDULE |= {
+    "exceptions-sweep": {"task": "exceptions.sweep", "schedule": 60.0},
+    "workflow-tasks-overdue": {"task": "workflow.run_pending", "schedule": 60.0},
+}

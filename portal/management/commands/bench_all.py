@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
+from integrations.exceptions.benchmarks import bench_sweep
 from portal.benchmarks import bench_api, bench_scale, purge_tenant
 from portal.ops.benchmarks import bench_ops_list, bench_push
 from shipments.benchmarks import bench_timeline
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rls": bench_rls,
     "push": bench_push,
     "ops_list": bench_ops_list,
+    "sweep": bench_sweep,
 }
 
 

@@ -627,6 +627,61 @@ def task_reopen(*, task: Task, actor: User | None = None) -> Task:
 # --- tags -------------------------------------------------------------------------------------
 
 
+MAX_TAGGED_AT_ONCE = 500
+
+
+def clean_tag(name: str) -> str:
+    """Tags are lower case with single spaces, at most 40 characters."""
+    cleaned = " ".join(name.strip().lower().split())[:40]
+    if not cleaned:
+        raise DomainError("Give the tag a name.", code="tag_required", field="tag")
+    return cleaned
+
+
+@transaction.atomic
+def shipment_tags_add(*, shipments: Sequence[Shipment], tag: str, actor: User | None) -> int:
+    """Tag many shipments (ops' bulk action); already tagged ones stay as they are. Returns
+    how many got the tag. The same rows rule filters and the set_tag action read."""
+    tag = clean_tag(tag)
+    if len(shipments) > MAX_TAGGED_AT_ONCE:
+        raise DomainError(f"At most {MAX_TAGGED_AT_ONCE} shipments at once.", code="too_many")
+    existing = set(
+        ShipmentTag.objects.filter(shipment__in=shipments, tag=tag).values_list(
+            "shipment_id", flat=True
+        )
+    )
+    tenant_id = current_tenant_id()  # bulk_create bypasses save(), which would set it
+    new = [
+        ShipmentTag(shipment=s, tag=tag, tenant_id=tenant_id)
+        for s in shipments
+        if s.pk not in existing
+    ]
+    ShipmentTag.objects.bulk_create(new, ignore_conflicts=True)
+    for row in new:
+        audit_record(
+            action="shipment.tagged",
+            target_type="shipment",
+            target_id=row.shipment_id,
+            actor=actor,
+            changes={"tag": tag},
+        )
+    return len(new)
+
+
+@transaction.atomic
+def shipment_tag_remove(*, shipment: Shipment, tag: str, actor: User | None) -> bool:
+    deleted, _ = ShipmentTag.objects.filter(shipment=shipment, tag=clean_tag(tag)).delete()
+    if deleted:
+        audit_record(
+            action="shipment.untagged",
+            target_type="shipment",
+            target_id=shipment.pk,
+            actor=actor,
+            changes={"tag": tag},
+        )
+    return bool(deleted)
+
+
 def shipment_tag_set(*, shipment_id: int, tag: str) -> bool:
     """Tag a shipment; False when it had the tag already."""
     created = ShipmentTag.objects.get_or_create(shipment_id=shipment_id, tag=tag)[1]

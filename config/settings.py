@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "integrations.subscriptions",
     "billing",
     "portal",
+    "portal.tracking",
+    "portal.routing",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +99,8 @@ MIDDLEWARE = [
     # Around the tenant context: a database or broker outage under /api/ (and /readyz) answers
     # 503 + Retry-After in the JSON error shape, never a 500 or the debug page.
     "tenancy.unavailable.UnavailableMiddleware",
+    # A tenant's own tracking domain gets the customer portal's URL set.
+    "portal.tracking.middleware.TenantDomainMiddleware",
     # Last: it opens the per-request transaction that carries the tenant context.
     "tenancy.middleware.TenantContextMiddleware",
 ]

@@ -46,19 +46,21 @@ def record(
 
 
 def last_mile(tenant: Tenant, reference: str, account=None, **kwargs) -> Shipment:
+    fields = {
+        "consignee_name": "Erika Mustermann",
+        "destination_address": "Hauptstraße 5, 20095 Hamburg",
+        "destination_lat": 53.5503,
+        "destination_lon": 10.0006,
+        "origin_lat": 53.60,
+        "origin_lon": 9.95,
+    } | kwargs
     return ShipmentFactory(
         tenant=tenant,
         reference=reference,
         mode="last_mile",
         booked_at=timezone.now() - timedelta(hours=3),
         customer_account=account,
-        consignee_name="Erika Mustermann",
-        destination_address="Hauptstraße 5, 20095 Hamburg",
-        destination_lat=53.5503,
-        destination_lon=10.0006,
-        origin_lat=53.60,
-        origin_lon=9.95,
-        **kwargs,
+        **fields,
     )
 
 

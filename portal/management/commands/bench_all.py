@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "eta": bench_eta,
     "api": bench_api,
     "scale": bench_scale,
+    "routing": __import__("portal.routing.benchmarks", fromlist=["x"]).bench_routing,
 }
 
 

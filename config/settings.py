@@ -230,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
     # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
     "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
+    # The demo's simulated last-mile drivers (portal.tracking.demo; nothing to do elsewhere).
+    "simulate-demo-drivers": {"task": "tracking.simulate_drivers", "schedule": 10.0},
 }
 CHANNEL_LAYERS = {
     "default": {

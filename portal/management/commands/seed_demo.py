@@ -104,6 +104,9 @@ class Command(BaseCommand):
             self._simulated_carrier(tenant)
             self._eta_history(tenant, spec, scale)
             self._notification_preferences(tenant, spec)
+            __import__("portal.tracking.demo", fromlist=["x"]).seed_last_mile_demo(
+                tenant, spec["domain"]
+            )
         logins.append(self._both_tenants_user())
         self._print(logins)
 

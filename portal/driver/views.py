@@ -6,6 +6,8 @@ gets the same 404 as a missing page. Writes go through portal.driver.services.
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -38,6 +40,8 @@ def _login(request: HttpRequest) -> HttpResponse | None:
 
 def stops_data(request: HttpRequest) -> dict:
     route = routing.route_for(driver=request.user)  # type: ignore[arg-type]
+    membership = getattr(request, "membership", None)
+    zone = zoneinfo.ZoneInfo(membership.tenant.timezone if membership else "UTC")
     stops = list(route.stops.select_related("shipment").order_by("sequence", "id"))
     rows = []
     for stop in stops:
@@ -64,16 +68,19 @@ def stops_data(request: HttpRequest) -> dict:
                 "shipment": stop.shipment.public_id,
                 "lat": stop.lat,
                 "lon": stop.lon,
-                "eta": timezone.localtime(stop.eta).strftime("%H:%M") if stop.eta else "",
+                "eta": timezone.localtime(stop.eta, zone).strftime("%H:%M") if stop.eta else "",
                 "window": (
-                    f"{timezone.localtime(stop.window_start):%H:%M}\u2013"
-                    f"{timezone.localtime(stop.window_end):%H:%M}"
+                    f"{timezone.localtime(stop.window_start, zone):%H:%M}\u2013"
+                    f"{timezone.localtime(stop.window_end, zone):%H:%M}"
                     if stop.window_start and stop.window_end
                     else ""
                 ),
             }
         )
-    return {"route": route.pk, "km": route.planned_km, "stops": rows}
+    start = None
+    if route.start_lat is not None and route.start_lon is not None:
+        start = {"lat": route.start_lat, "lon": route.start_lon}
+    return {"route": route.pk, "km": route.planned_km, "stops": rows, "start": start}
 
 
 @never_cache

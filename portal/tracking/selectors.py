@@ -21,6 +21,7 @@ from integrations.models import Attachment, LatestPosition
 from integrations.notifications.models import NotificationPreference
 from milestones.engine import KIND_PROGRESS
 from portal.routing.models import DriverScan, RouteStop, StopStatus
+from portal.routing.solver import road_km
 from portal.tracking.i18n import Words
 from portal.tracking.models import (
     DriverPosition,
@@ -258,7 +259,11 @@ def tracking_view(
     definitions = {d.code: d for d in version_definitions(shipment.template_version_id)}
     summary_rows = list((shipment.timeline or {}).get("rows") or [])
     milestones = []
-    for row in sorted(summary_rows, key=lambda r: r.get("sequence") or 0):
+    ordered_rows = sorted(summary_rows, key=lambda r: r.get("sequence") or 0)
+    last_reached = max((i for i, r in enumerate(ordered_rows) if r.get("reached")), default=-1)
+    for index, row in enumerate(ordered_rows):
+        if index < last_reached and not row.get("reached"):
+            continue  # skipped steps (an order never reported once it was picked up)
         definition = definitions.get(row["code"])
         if definition is None or not definition.customer_visible:
             continue
@@ -290,7 +295,16 @@ def tracking_view(
         )
         end_text = _fmt(end, zone, locale, "H:i" if same_day else "D j M, H:i")
         eta_text = f"{_fmt(start, zone, locale)}\u2013{end_text}"
+    delivered_at = ""
+    for m in milestones:
+        if m["code"] == "delivered" and m["reached"]:
+            delivered_at = m["at"]
+        elif m["code"] == "delivered" and eta_text:
+            m["expected"] = eta_text  # the one estimate the customer sees, not the template's
+        elif m["code"] == "proof_of_delivery" and not m["reached"]:
+            m["expected"] = ""
     view: dict[str, Any] = {
+        "delivered_at": delivered_at,
         "tracking_number": tracking_number_of(shipment),
         "status": shipment.status,
         "status_label": words.get(f"status_{shipment.status}", shipment.status),
@@ -306,10 +320,21 @@ def tracking_view(
         return view
     settings = portal_settings()
     pod = proof_of_delivery(shipment)
+    driver = driver_position(shipment, settings.driver_position, now)
+    if driver is not None and shipment.destination_lat is not None:
+        driver["km"] = round(
+            road_km(
+                driver["lat"],
+                driver["lon"],
+                shipment.destination_lat,
+                shipment.destination_lon or 0,
+            ),
+            1,
+        )
     if pod is not None:
         pod = pod | {"at": _fmt(pod["at"], zone, locale)}
     view |= {
-        "driver": driver_position(shipment, settings.driver_position, now),
+        "driver": driver,
         "pod": pod,
         "documents": shared_documents(shipment),
         "thread": [

@@ -11,5 +11,6 @@ urlpatterns = [
     path("track-files/<str:token>/<int:attachment_id>/", views.track_file, name="track-file"),
     path("track-act/<str:token>/<slug:action>/", views.track_action, name="track-action"),
     path("track-data/<str:token>/", views.track_snapshot, name="track-snapshot"),
+    path("track-logo/<slug:slug>/", views.track_logo, name="track-logo"),
     path("portal/shipments/", views.my_shipments, name="track-mine"),
 ]

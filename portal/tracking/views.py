@@ -66,7 +66,7 @@ def branding(tenant: Tenant) -> dict[str, Any]:
     return {
         "name": tenant.name,
         "slug": tenant.slug,
-        "logo": tenant.logo.url if tenant.logo else "",
+        "logo": reverse("track-logo", args=[tenant.slug]) if tenant.logo else "",
         "primary": tenant.primary_colour,
         "accent": tenant.accent_colour,
         "on_primary": _text_on(tenant.primary_colour),
@@ -256,6 +256,18 @@ def access_shipment(access: tokens.Access) -> Shipment | None:
     if access.nonce and selectors.share_link_valid(nonce=access.nonce) is None:
         return None
     return Shipment.objects.filter(public_id=access.public_id).first()
+
+
+@require_http_methods(["GET"])
+def track_logo(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """The tenant's logo, served by the portal itself (media may live elsewhere, and a
+    custom domain must not need a second host)."""
+    tenant = _tenant_by_slug(slug)
+    if not tenant.logo:
+        raise Http404
+    response = FileResponse(tenant.logo.open("rb"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @require_http_methods(["GET"])

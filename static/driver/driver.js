@@ -130,7 +130,7 @@
     b.addEventListener("click", function () {
       $("ref").value = b.dataset.ref;
       form.querySelector("[name=action][value=" + (b.dataset.kind === "pickup" ? "pickup" : "delivery") + "]").checked = true;
-      form.dispatchEvent(new Event("change")); $("ref").scrollIntoView({ behavior: "smooth", block: "center" }); $("recipient").focus();
+      form.dispatchEvent(new Event("change")); $("ref").scrollIntoView({ block: "center" }); $("recipient").focus();
     });
   });
 
@@ -152,8 +152,9 @@
   }
 
   // --- stops and map ---
-  function drawMap(stops) {
+  function drawMap(stops, start) {
     var svg = $("map"); if (!stops.length) { svg.parentNode.hidden = true; return; }
+    if (start) stops = [{ lat: start.lat, lon: start.lon, sequence: "⌂", state: "depot" }].concat(stops);
     var la = stops.map(function (s) { return s.lat; }), lo = stops.map(function (s) { return s.lon; });
     var a = Math.min.apply(0, la) - .005, b = Math.max.apply(0, la) + .005, c = Math.min.apply(0, lo) - .005, d = Math.max.apply(0, lo) + .005;
     var xy = function (s) { return [20 + 360 * (s.lon - c) / (d - c), 180 - 160 * (s.lat - a) / (b - a)]; };
@@ -164,7 +165,7 @@
     stops.forEach(function (s, i) {
       var g = document.createElementNS(ns, "g"), circle = document.createElementNS(ns, "circle"), t = document.createElementNS(ns, "text");
       circle.setAttribute("cx", pts[i][0]); circle.setAttribute("cy", pts[i][1]); circle.setAttribute("r", 11);
-      circle.setAttribute("fill", s.state === "done" ? "#0b7a3e" : s.state === "failed" ? "#a32000" : s.state === "delayed" ? "#b34700" : "#14171f");
+      circle.setAttribute("fill", s.state === "depot" ? getComputedStyle(document.documentElement).getPropertyValue("--brand") : s.state === "done" ? "#0b7a3e" : s.state === "failed" ? "#a32000" : s.state === "delayed" ? "#b34700" : "#14171f");
       t.setAttribute("x", pts[i][0]); t.setAttribute("y", pts[i][1] + 4); t.setAttribute("text-anchor", "middle"); t.setAttribute("font-size", "11"); t.setAttribute("fill", "#fff"); t.textContent = s.sequence;
       g.appendChild(circle); g.appendChild(t); svg.appendChild(g);
     });
@@ -172,7 +173,7 @@
   function refreshStops() {
     if (!navigator.onLine) return;
     fetch("/driver/stops/", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
-      if (!data) return; drawMap(data.stops);
+      if (!data) return; drawMap(data.stops, data.start);
       data.stops.forEach(function (s) {
         var li = document.querySelector('.stop[data-id="' + s.id + '"]'); if (!li) return;
         li.className = "stop " + s.state; var badge = li.querySelector(".badge"); badge.className = "badge " + s.state;
@@ -180,7 +181,8 @@
       });
     }).catch(function () {});
   }
-  drawMap(JSON.parse($("route-data").textContent).stops);
+  var initial = JSON.parse($("route-data").textContent);
+  drawMap(initial.stops, initial.start);
 
   // --- network state, GPS pings, service worker ---
   function net() { var n = $("net"); n.textContent = navigator.onLine ? "online" : "offline"; n.className = "net" + (navigator.onLine ? "" : " off"); }

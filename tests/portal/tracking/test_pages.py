@@ -167,3 +167,21 @@ def test_page_budget(world, settings):
         times.append((time.perf_counter() - started) * 1000)
     assert len(response.content) <= 60 * 1024, len(response.content)
     assert statistics.median(times) <= 150, times
+
+
+@covers_url("track-logo", "track-page")
+def test_logo_is_served_and_shown(world, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    acme = world.personas.tenant
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    acme.logo.save("acme.svg", ContentFile(svg))
+    client = Client()
+    assert (
+        f'src="/track-logo/{acme.slug}/"' in page(client, acme.slug, "ACME123456").content.decode()
+    )
+    logo = client.get(reverse("track-logo", args=[acme.slug]))
+    assert logo.status_code == 200 and b"".join(logo.streaming_content) == svg
+    rival = world.personas.other_tenant
+    assert client.get(reverse("track-logo", args=[rival.slug])).status_code == 404  # none set

@@ -34,8 +34,10 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LOGO = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">'
-    b'<rect width="32" height="32" rx="8" fill="#ffffff"/><path d="M8 22l8-12 8 12z" fill="#6a1b9a"/>'
-    b'<text x="40" y="22" font-family="sans-serif" font-size="16" font-weight="700" fill="#ffffff">ACME</text></svg>'
+    b'<rect width="32" height="32" rx="8" fill="#ffffff"/>'
+    b'<path d="M8 22l8-12 8 12z" fill="#6a1b9a"/>'
+    b'<text x="40" y="22" font-family="sans-serif" font-size="16" font-weight="700" '
+    b'fill="#ffffff">ACME</text></svg>'
 )
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -154,7 +156,7 @@ def scene(browser_personas):
             routing.stop_add(route=route, shipment=extra)
         routing.stop_add(route=route, shipment=a)
         routing.route_sequence(route=route)
-        link, share = portal_services.share_link_create(shipment=a)
+        _, share = portal_services.share_link_create(shipment=a)
     return {
         "personas": personas,
         "a": a,

@@ -25,6 +25,15 @@ from tenancy.errors import DomainError
 from tenancy.models import FIELD
 
 
+STATE_LABELS = {
+    "on_time": "On time",
+    "delayed": "Delayed",
+    "not_visited": "Not visited",
+    "done": "Done",
+    "failed": "Failed",
+}
+
+
 def _driver(request: HttpRequest):
     membership = getattr(request, "membership", None)
     if membership is None or membership.role not in FIELD:
@@ -62,6 +71,7 @@ def stops_data(request: HttpRequest) -> dict:
                 "sequence": stop.sequence,
                 "kind": stop.kind,
                 "state": state,
+                "label": STATE_LABELS[state],
                 "name": stop.name,
                 "address": stop.address,
                 "reference": ref.value if ref else stop.shipment.public_id,

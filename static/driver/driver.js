@@ -177,7 +177,7 @@
       data.stops.forEach(function (s) {
         var li = document.querySelector('.stop[data-id="' + s.id + '"]'); if (!li) return;
         li.className = "stop " + s.state; var badge = li.querySelector(".badge"); badge.className = "badge " + s.state;
-        badge.textContent = s.state.replace("_", " ").replace(/^./, function (x) { return x.toUpperCase(); });
+        badge.textContent = s.label;
       });
     }).catch(function () {});
   }

@@ -39,6 +39,7 @@ urlpatterns = [
     path("", include("portal.tracking.urls")),
     path("", include("portal.driver.urls")),
     path("api/v1/routes/", include("portal.routing.urls")),
+    path("api/v1/", include("portal.tracking.api_urls")),
     path("api/guide/", guide.api_guide, name="api-guide"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

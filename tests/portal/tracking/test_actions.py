@@ -263,3 +263,32 @@ def test_nothing_internal_reaches_the_page(world):
         "source",
     ):
         assert leak not in html, leak
+
+
+@covers_url("shipment-thread", "rating-list")
+def test_ops_and_driver_read_and_answer_the_thread_and_see_ratings(world):
+    personas = world.personas
+    acme = personas.tenant
+    _delivered(world)
+    with tenant_context(acme.pk):
+        services.message_post(shipment=world.a, author_kind="customer", body="Where is it?")
+        services.rating_submit(shipment=world.a, stars=5, comment="great")
+    url = reverse("shipment-thread", args=[world.a.public_id])
+    ops = personas.client("ops")
+    assert [m["body"] for m in ops.get(url).json()["results"]] == ["Where is it?"]
+    assert ops.post(url, {"body": "On its way"}, content_type="application/json").status_code == 201
+    driver = personas.client("driver")
+    assert (
+        driver.post(url, {"body": "At the door"}, content_type="application/json").status_code
+        == 201
+    )
+    authors = [m["author"] for m in driver.get(url).json()["results"]]
+    assert authors == ["customer", "support", "driver"]
+    assert ops.get(reverse("rating-list")).json()["results"][0]["stars"] == 5
+    # customers, other tenants: the same 404/403 as for anything not theirs
+    assert personas.client("customer").get(url).status_code == 403
+    assert personas.client("outsider").get(url).status_code == 404
+    rival_url = reverse("shipment-thread", args=[world.b.public_id])
+    assert ops.get(rival_url).status_code == 404
+    assert personas.client("outsider").get(reverse("rating-list")).json()["results"] == []
+    assert personas.client("driver").get(reverse("rating-list")).status_code == 403

@@ -177,7 +177,9 @@ def test_page_budget(world, settings):
             response = client.get(url)
             times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
-        print(f"{url[:12]}: {len(response.content)} bytes, median {statistics.median(times):.1f} ms")
+        print(
+            f"{url[:12]}: {len(response.content)} bytes, median {statistics.median(times):.1f} ms"
+        )
         assert len(response.content) <= 60 * 1024, len(response.content)
         assert statistics.median(times) <= 150, times
 

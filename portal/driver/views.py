@@ -24,7 +24,6 @@ from portal.tracking.views import branding
 from tenancy.errors import DomainError
 from tenancy.models import FIELD
 
-
 STATE_LABELS = {
     "on_time": "On time",
     "delayed": "Delayed",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http import (
@@ -22,7 +23,7 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.models import Attachment
@@ -167,10 +168,18 @@ def _shipment_page(
         here=request.get_full_path(),
         sharing=settings_row.sharing_enabled,
         done=request.GET.get("done", ""),
-        return_number=request.GET.get("return", ""),
+        return_number=request.GET.get("return", "")[:40],
+        share_url=_own_share_url(request),
     )
     response["Server-Timing"] = f"view;dur={(time.perf_counter() - started) * 1000:.1f}"
     return response
+
+
+def _own_share_url(request: HttpRequest) -> str:
+    """The share link just created (shown back once): only ever a link of this portal."""
+    url = request.GET.get("share_url", "")
+    prefix = request.build_absolute_uri("/t/")
+    return url if url.startswith(prefix) and len(url) < 300 and "\n" not in url else ""
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -309,9 +318,10 @@ def track_action(request: HttpRequest, token: str, action: str) -> HttpResponse:
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = "/"
-    separator = "&" if "?" in back else "?"
-    query = "&".join(f"{k}={v}" for k, v in ({"done": action} | extra).items())
-    return HttpResponseRedirect(f"{back.split('#')[0]}{separator}{query}#{action}")
+    path, _, old_query = back.split("#")[0].partition("?")
+    kept = [(k, v) for k, v in parse_qsl(old_query) if k not in ("done", "return", "share_url")]
+    query = urlencode([*kept, ("done", action), *extra.items()])
+    return HttpResponseRedirect(f"{path}?{query}#{action}")
 
 
 def _act(request: HttpRequest, tenant: Tenant, shipment: Shipment, action: str) -> dict[str, str]:

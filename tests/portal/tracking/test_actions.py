@@ -292,3 +292,19 @@ def test_ops_and_driver_read_and_answer_the_thread_and_see_ratings(world):
     assert ops.get(rival_url).status_code == 404
     assert personas.client("outsider").get(reverse("rating-list")).json()["results"] == []
     assert personas.client("driver").get(reverse("rating-list")).status_code == 403
+
+
+@covers_url("track-action", "track-share")
+def test_share_button_makes_a_link_and_only_own_links_are_shown(world):
+    acme = world.personas.tenant
+    client = Client()
+    page_url = reverse("track-share", args=[share(acme, world.a)])
+    access = access_of(client.get(page_url).content.decode())
+    response = client.post(reverse("track-action", args=[access, "share"]), {"next": page_url})
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    link = re.search(r'id="share-url" type="text" readonly value="([^"]+)"', shown).group(1)
+    assert link.startswith("http://testserver/t/")
+    assert client.get(link.replace("http://testserver", "")).status_code == 200
+    evil = client.get(page_url + "?done=share&share_url=https://evil.example/t/x").content.decode()
+    assert 'id="share-url"' not in evil  # a foreign "share link" is never offered

@@ -210,6 +210,8 @@ def proof_of_delivery(shipment: Shipment) -> dict | None:
         .order_by("pk")
         .last()
     )
+    if not files and scan is None:
+        return None  # a delivery reported without any proof: nothing to show
     return {
         "at": events[-1]["occurred_at"],
         "recipient_name": scan.recipient_name if scan else "",
@@ -308,7 +310,7 @@ def tracking_view(
         "tracking_number": tracking_number_of(shipment),
         "status": shipment.status,
         "status_label": words.get(f"status_{shipment.status}", shipment.status),
-        "progress": shipment.progress_percent,
+        "progress": 100 if shipment.status == "delivered" else shipment.progress_percent,
         "milestones": milestones,
         "eta": eta_text,
         "zone": zone,

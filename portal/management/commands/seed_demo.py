@@ -20,6 +20,7 @@ from integrations.notifications.services import PreferenceValues, preference_set
 from integrations.selectors import known_milestones
 from integrations.workflow.models import Rule
 from integrations.workflow.services import rule_save
+from portal.tracking.demo import seed_last_mile_demo
 from shipments.demo import DemoPlan, seed_shipments
 from tenancy.context import auth_scope, tenant_context
 from tenancy.models import (
@@ -110,6 +111,7 @@ class Command(BaseCommand):
             self._notification_preferences(tenant, spec)
             changed = detection.sweep(tenant_ids=[tenant.pk])
             self.stdout.write(f"{tenant.name}: {changed} exceptions changed by the first sweep")
+            seed_last_mile_demo(tenant, str(spec["domain"]))
         logins.append(self._both_tenants_user())
         self._print(logins)
 

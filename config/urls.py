@@ -33,6 +33,8 @@ urlpatterns = [
     path("api/v1/notifications/", include("integrations.notifications.urls")),
     path("api/v1/eta/", include("integrations.eta.urls")),
     path("api/v1/webhooks/", include("integrations.subscriptions.urls")),
+    path("api/v1/billing/", include("billing.urls")),
+    path("finance/", include("billing.page_urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("shipments.api.urls")),
     path("api/v1/", include("integrations.events.urls")),

@@ -29,6 +29,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceStatus,
 )
+from billing.money import format_money
 from shipments.models import Shipment
 from tenancy.api.base import NO_KEYS, MethodMap, TenantAPIView
 from tenancy.api.parsers import JSONParser
@@ -190,10 +191,10 @@ class AccrualsView(FinanceAPIView):
                         "customer": row.customer_account_id,
                         "customer_name": row.customer,
                         "currency": row.currency,
-                        "accrued": str(row.accrued),
-                        "invoiced": str(row.invoiced),
-                        "not_invoiced": str(row.not_invoiced),
-                        "cost": str(row.cost),
+                        "accrued": format_money(row.accrued, row.currency),
+                        "invoiced": format_money(row.invoiced, row.currency),
+                        "not_invoiced": format_money(row.not_invoiced, row.currency),
+                        "cost": format_money(row.cost, row.currency),
                     }
                     for row in rows
                 ],
@@ -214,9 +215,9 @@ def invoice_out(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dic
         "period_end": invoice.period_end,
         "issue_date": invoice.issue_date,
         "due_date": invoice.due_date,
-        "net_total": str(invoice.net_total),
-        "tax_total": str(invoice.tax_total),
-        "total": str(invoice.total),
+        "net_total": format_money(invoice.net_total, invoice.currency),
+        "tax_total": format_money(invoice.tax_total, invoice.currency),
+        "total": format_money(invoice.total, invoice.currency),
         "credits": invoice.credits.public_id if invoice.credits_id and invoice.credits else None,
     }
     if lines is not None:
@@ -228,10 +229,10 @@ def invoice_out(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dic
                 "description": line.description,
                 "quantity": str(line.quantity.normalize()),
                 "unit_amount": str(line.unit_amount.normalize()),
-                "net_amount": str(line.net_amount),
+                "net_amount": format_money(line.net_amount, invoice.currency),
                 "tax_rate": str(line.tax_rate),
-                "tax_amount": str(line.tax_amount),
-                "total": str(line.total),
+                "tax_amount": format_money(line.tax_amount, invoice.currency),
+                "total": format_money(line.total, invoice.currency),
             }
             for line in lines
         ]
@@ -390,10 +391,12 @@ def line_out(line: CarrierInvoiceLine) -> dict[str, Any]:
         "matched_reference": line.matched_reference or None,
         "match_score": None if line.match_score is None else str(line.match_score),
         "charge_code": line.charge_code,
-        "amount": str(line.amount),
+        "amount": format_money(line.amount, line.currency),
         "currency": line.currency,
-        "expected_amount": None if line.expected_amount is None else str(line.expected_amount),
-        "variance": str(line.variance),
+        "expected_amount": None
+        if line.expected_amount is None
+        else format_money(line.expected_amount, line.currency),
+        "variance": format_money(line.variance, line.currency),
         "result": line.result,
         "decision": line.decision,
         "dispute_evidence": line.dispute_evidence or None,

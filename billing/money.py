@@ -49,7 +49,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
         result = Decimal(value)
     elif isinstance(value, str):
         try:
-            result = Decimal(value.strip().replace(",", ""))
+            result = Decimal(value.strip())
         except InvalidOperation:
             raise DomainError(
                 f"{value!r} is not an amount.", code="invalid_amount", field=field

@@ -152,7 +152,7 @@ def parse(
     for number, row in enumerate(rows, start=2):
         currency = valid_currency(cell(row, "currency") or default_currency)
         try:
-            amount = round_money(to_decimal(cell(row, "amount")), currency)
+            amount = round_money(to_decimal(amount_text(cell(row, "amount"))), currency)
         except DomainError:
             raise DomainError(
                 f"Row {number}: {cell(row, 'amount')!r} is not an amount.",
@@ -170,6 +170,17 @@ def parse(
             )
         )
     return parsed
+
+
+def amount_text(value: str) -> str:
+    """A carrier's amount as a plain decimal: ``1.234,50`` and ``1,234.50`` are 1234.50,
+    ``70,00`` is 70.00: a comma after the last dot is the decimal separator (so ``1,234``
+    reads as 1.234, as in most European invoices)."""
+    text = re.sub(r"[\s' ]", "", value)
+    last_comma, last_dot = text.rfind(","), text.rfind(".")
+    if last_comma > last_dot:  # comma decimals
+        return text.replace(".", "").replace(",", ".")
+    return text.replace(",", "")
 
 
 def preview(

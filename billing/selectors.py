@@ -16,7 +16,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
 )
-from billing.money import ZERO
+from billing.money import ZERO, round_money
 
 
 def charge_list(
@@ -70,10 +70,10 @@ def accruals(*, period_start: date, period_end: date) -> list[AccrualRow]:
             customer_account_id=row["customer_account_id"],
             customer=row["customer_account__name"] or "(no customer)",
             currency=row["currency"],
-            accrued=row["accrued"] or ZERO,
-            invoiced=row["invoiced"] or ZERO,
-            not_invoiced=row["open"] or ZERO,
-            cost=row["cost"] or ZERO,
+            accrued=round_money(row["accrued"] or ZERO, row["currency"]),
+            invoiced=round_money(row["invoiced"] or ZERO, row["currency"]),
+            not_invoiced=round_money(row["open"] or ZERO, row["currency"]),
+            cost=round_money(row["cost"] or ZERO, row["currency"]),
         )
         for row in rows
     ]

@@ -8,13 +8,15 @@ may read (GET) but not create or issue. Customer-limited callers get 403 (custom
 
 from __future__ import annotations
 
+import calendar
 import json
 from datetime import date
 from typing import Any, ClassVar
 
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -30,15 +32,24 @@ from billing.models import (
     InvoiceStatus,
 )
 from billing.money import format_money
+from billing.serializers import CarrierInvoiceUpload, DecisionIn, InvoiceIn
 from shipments.models import Shipment
 from tenancy.api.base import NO_KEYS, MethodMap, TenantAPIView
 from tenancy.api.parsers import JSONParser
-from tenancy.errors import DomainError, NotFound
+from tenancy.errors import Conflict, DomainError, NotFound
 from tenancy.models import ApiScope, CustomerAccount, Role
 
 FINANCE_ROLES = frozenset({Role.ADMIN, Role.FINANCE})
 FINANCE_SCOPE = frozenset({ApiScope.FINANCE})
 INVOICE_ID_PATTERN = "inv_[0-9a-hjkmnp-tv-z]{16}"
+ID_MAX = 10**18 - 1
+INVOICE_ID = OpenApiParameter(
+    "invoice_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=f"^{INVOICE_ID_PATTERN}$",
+    description="The invoice's id (inv_…)",
+)
 
 
 class FinanceAPIView(TenantAPIView):
@@ -61,7 +72,7 @@ def _date(request: Request, name: str, default: date | None = None) -> date | No
 
 
 def _parse_date(value: Any, name: str, default: date | None = None) -> date | None:
-    if value in (None, ""):
+    if value is None:
         return default
     try:
         return date.fromisoformat(str(value))
@@ -69,17 +80,28 @@ def _parse_date(value: Any, name: str, default: date | None = None) -> date | No
         raise DomainError(f"{name} must be a date (YYYY-MM-DD).", field=name) from None
 
 
+def month_bounds(month: str) -> tuple[date, date]:
+    """The first and last day of ``YYYY-MM``."""
+    try:
+        start = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise DomainError("period must be YYYY-MM.", field="period") from None
+    return start, start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
 def _period(request: Request) -> tuple[date | None, date | None]:
     """``period=YYYY-MM`` (a month) or ``period_start`` / ``period_end``."""
     month = request.query_params.get("period")
-    if month:
-        try:
-            start = date.fromisoformat(f"{month}-01")
-        except ValueError:
-            raise DomainError("period must be YYYY-MM.", field="period") from None
-        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-        return start, date.fromordinal(end.toordinal() - 1)
+    if month is not None:
+        return month_bounds(month)
     return _date(request, "period_start"), _date(request, "period_end")
+
+
+def _status(request: Request, choices: list[str]) -> str | None:
+    value = request.query_params.get("status") or None
+    if value is not None and value not in choices:
+        raise DomainError(f"status must be one of {', '.join(choices)}.", field="status")
+    return value
 
 
 def _customer_id(value: Any) -> int | None:
@@ -114,12 +136,23 @@ def _format(request: Request) -> str:
 
 EXPORT_PARAMETERS = [
     OpenApiParameter("format", str, enum=["csv", "xlsx"], required=False),
-    OpenApiParameter("period", str, description="A month, YYYY-MM", required=False),
+    OpenApiParameter(
+        "period",
+        {"type": "string", "pattern": "^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"},
+        description="A month, YYYY-MM (else period_start and period_end)",
+        required=False,
+    ),
     OpenApiParameter("period_start", OpenApiTypes.DATE, required=False),
     OpenApiParameter("period_end", OpenApiTypes.DATE, required=False),
-    OpenApiParameter("customer", int, required=False),
+    OpenApiParameter(
+        "customer", {"type": "integer", "minimum": 1, "maximum": ID_MAX}, required=False
+    ),
     OpenApiParameter("status", str, enum=list(ChargeStatus.values), required=False),
 ]
+EXPORT_RESPONSES = {
+    (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV"),
+    (200, exports.XLSX_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="XLSX"),
+}
 
 
 class ChargeExportView(FinanceAPIView):
@@ -127,13 +160,11 @@ class ChargeExportView(FinanceAPIView):
 
     content_negotiation_class = IgnoreFormatParameter
 
-    @extend_schema(parameters=EXPORT_PARAMETERS, responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=EXPORT_PARAMETERS, responses=EXPORT_RESPONSES)
     def get(self, request: Request) -> HttpResponse:
         kind = _format(request)
         start, end = _period(request)
-        status = request.query_params.get("status") or None
-        if status and status not in ChargeStatus.values:
-            raise DomainError("Unknown status.", field="status")
+        status = _status(request, ChargeStatus.values)
         charges = selectors.charge_list(
             period_start=start,
             period_end=end,
@@ -153,7 +184,7 @@ class JournalExportView(FinanceAPIView):
 
     content_negotiation_class = IgnoreFormatParameter
 
-    @extend_schema(parameters=EXPORT_PARAMETERS, responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=EXPORT_PARAMETERS, responses=EXPORT_RESPONSES)
     def get(self, request: Request) -> HttpResponse:
         kind = _format(request)
         start, end = _period(request)
@@ -161,7 +192,7 @@ class JournalExportView(FinanceAPIView):
             period_start=start,
             period_end=end,
             customer_account_id=_customer_id(request.query_params.get("customer")),
-            status=request.query_params.get("status") or None,
+            status=_status(request, ChargeStatus.values),
         )
         if kind == "xlsx":
             body = exports.to_xlsx([exports.journal_table(charges, signed=True)])
@@ -179,8 +210,9 @@ class AccrualsView(FinanceAPIView):
     @extend_schema(parameters=EXPORT_PARAMETERS[1:4], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         start, end = _period(request)
-        if start is None or end is None:
-            raise DomainError("Give period or period_start and period_end.", field="period")
+        if start is None or end is None:  # the current month by default
+            this_month = month_bounds(f"{timezone.now().date():%Y-%m}")
+            start, end = start or this_month[0], end or this_month[1]
         rows = selectors.accruals(period_start=start, period_end=end)
         return Response(
             {
@@ -249,37 +281,35 @@ class InvoiceListView(FinanceAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=list(InvoiceStatus.values), required=False),
-            OpenApiParameter("customer", int, required=False),
+            EXPORT_PARAMETERS[4],
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         invoices = selectors.invoice_list(
-            status=request.query_params.get("status") or None,
+            status=_status(request, InvoiceStatus.values),
             customer_account_id=_customer_id(request.query_params.get("customer")),
         ).select_related("credits")[:200]
         return Response({"results": [invoice_out(i) for i in invoices]})
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=InvoiceIn, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
-        body = _body(request)
-        customer_id = _customer_id(body.get("customer"))
-        if customer_id is None:
-            raise DomainError("Name the customer account.", field="customer")
-        start = _parse_date(body.get("period_start"), "period_start")
-        end = _parse_date(body.get("period_end"), "period_end")
-        if start is None or end is None:
-            raise DomainError("Give period_start and period_end.", field="period_start")
+        data = InvoiceIn(data=_body(request))
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        customer = CustomerAccount.objects.filter(pk=values["customer"]).first()
+        if customer is None:
+            raise NotFound("Unknown customer account.")
         shipment = None
-        if body.get("shipment"):
-            shipment = Shipment.objects.filter(public_id=str(body["shipment"])).first()
+        if values.get("shipment"):
+            shipment = Shipment.objects.filter(public_id=values["shipment"]).first()
             if shipment is None:
                 raise NotFound("Unknown shipment.")
         invoice = services.invoice_draft_create(
-            customer_account=CustomerAccount.objects.get(pk=customer_id),
-            period_start=start,
-            period_end=end,
-            currency=body.get("currency") or None,
+            customer_account=customer,
+            period_start=values["period_start"],
+            period_end=values["period_end"],
+            currency=values.get("currency"),
             shipment=shipment,
             actor=self.actor,
         )
@@ -298,7 +328,7 @@ def _invoice(public_id: str) -> Invoice:
 
 
 class InvoiceDetailView(FinanceAPIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[INVOICE_ID], responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, invoice_id: str) -> Response:
         invoice = _invoice(invoice_id)
         return Response(invoice_out(invoice, selectors.invoice_lines(invoice)))
@@ -308,7 +338,7 @@ class InvoiceIssueView(FinanceAPIView):
     role_map = {"POST": FINANCE_ROLES}
     scope_map = NO_KEYS
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[INVOICE_ID], request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, invoice_id: str) -> Response:
         invoice = services.invoice_issue(invoice=_invoice(invoice_id), actor=self.actor)
         invoice = _invoice(invoice.public_id)
@@ -321,7 +351,7 @@ class CreditNoteView(FinanceAPIView):
     role_map = {"POST": FINANCE_ROLES}
     scope_map = NO_KEYS
 
-    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[INVOICE_ID], request=None, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, invoice_id: str) -> Response:
         note = services.credit_note_create(invoice=_invoice(invoice_id), actor=self.actor)
         note = _invoice(note.public_id)
@@ -332,8 +362,12 @@ def _file_name(invoice: Invoice, extension: str) -> str:
     return f"{invoice.number or invoice.public_id}.{extension}"
 
 
+def _binary(media_type: str) -> dict:
+    return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="the file")}
+
+
 class InvoicePdfView(FinanceAPIView):
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=[INVOICE_ID], responses=_binary("application/pdf"))
     def get(self, request: Request, invoice_id: str) -> HttpResponse:
         invoice = _invoice(invoice_id)
         body = documents.invoice_pdf(invoice, selectors.invoice_lines(invoice), self.tenant)
@@ -341,7 +375,7 @@ class InvoicePdfView(FinanceAPIView):
 
 
 class InvoiceXlsxView(FinanceAPIView):
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=[INVOICE_ID], responses=_binary(exports.XLSX_TYPE))
     def get(self, request: Request, invoice_id: str) -> HttpResponse:
         invoice = _invoice(invoice_id)
         body = exports.to_xlsx(exports.invoice_tables(invoice, selectors.invoice_lines(invoice)))
@@ -351,11 +385,11 @@ class InvoiceXlsxView(FinanceAPIView):
 class InvoiceUblView(FinanceAPIView):
     """UBL 2.1 (Peppol BIS Billing 3.0) of an issued invoice or credit note."""
 
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(parameters=[INVOICE_ID], responses=_binary("application/xml"))
     def get(self, request: Request, invoice_id: str) -> HttpResponse:
         invoice = _invoice(invoice_id)
         if invoice.status != InvoiceStatus.ISSUED:
-            raise DomainError("Only issued invoices have a UBL document.", code="not_issued")
+            raise Conflict("Only issued invoices have a UBL document.", code="not_issued")
         body = documents.invoice_ubl(invoice, selectors.invoice_lines(invoice), self.tenant)
         return _file(body, "application/xml", _file_name(invoice, "xml"))
 
@@ -364,9 +398,10 @@ class InvoiceUblView(FinanceAPIView):
 
 
 def _upload(request: Request) -> tuple[bytes, str, dict[str, str] | None]:
-    upload = request.FILES.get("file") if hasattr(request, "FILES") else None
-    if upload is None:
-        raise DomainError("Attach the carrier's invoice as file.", field="file")
+    fields = dict(_body(request).items())  # a QueryDict's items() are its last values
+    form = CarrierInvoiceUpload(data=fields | dict(request.FILES.items()))
+    form.is_valid(raise_exception=True)
+    upload = form.validated_data["file"]
     if upload.size and upload.size > reconciliation.MAX_BYTES:
         raise DomainError("The file is larger than 5 MB.", code="file_too_large", field="file")
     raw_mapping = _body(request).get("mapping")
@@ -436,7 +471,10 @@ class ReconciliationListView(FinanceAPIView):
         invoices = selectors.carrier_invoice_list()[:200]
         return Response({"results": [carrier_invoice_out(i, with_lines=False) for i in invoices]})
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={"multipart/form-data": CarrierInvoiceUpload},
+        responses={201: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request) -> Response:
         data, name, mapping = _upload(request)
         form = _body(request)
@@ -461,7 +499,10 @@ class ReconciliationPreviewView(FinanceAPIView):
     parser_classes = [MultiPartParser]
     idempotent = False  # stores nothing: a retry computes the same preview
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={"multipart/form-data": CarrierInvoiceUpload},
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request) -> Response:
         data, name, mapping = _upload(request)
         return Response(
@@ -490,14 +531,15 @@ class ReconciliationLineView(FinanceAPIView):
     role_map = {"POST": FINANCE_ROLES}
     scope_map = NO_KEYS
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=DecisionIn, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, reconciliation_id: int, line_id: int) -> Response:
-        body = _body(request)
+        data = DecisionIn(data=_body(request))
+        data.is_valid(raise_exception=True)
         line = reconciliation.line_decide(
             line_id=line_id,
             carrier_invoice=_carrier_invoice(reconciliation_id),
-            decision=str(body.get("decision", "")),
-            note=str(body.get("note", "")),
+            decision=data.validated_data["decision"],
+            note=data.validated_data.get("note", ""),
             actor=self.actor,
         )
         return Response(line_out(line))

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from billing import reconciliation, selectors, services
-from billing.api import FINANCE_ROLES
+from billing.api import FINANCE_ROLES, month_bounds
 from billing.models import CarrierInvoice, CarrierInvoiceLine, Invoice
 from tenancy.errors import DomainError
 from tenancy.models import CustomerAccount
@@ -39,8 +39,8 @@ def _month(value: str | None) -> tuple[date, date, str]:
         start = date.fromisoformat(f"{value}-01") if value else today.replace(day=1)
     except ValueError:
         start = today.replace(day=1)
-    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return start, date.fromordinal(following.toordinal() - 1), f"{start:%Y-%m}"
+    start, end = month_bounds(f"{start:%Y-%m}")
+    return start, end, f"{start:%Y-%m}"
 
 
 @finance_only

@@ -61,7 +61,12 @@ def read_table(data: bytes, file_name: str) -> tuple[list[str], list[list[str]]]
     if file_name.lower().endswith(".xlsx") or data[:2] == b"PK":
         rows = _xlsx_rows(data)
     else:
-        rows = _csv_rows(data)
+        try:
+            rows = _csv_rows(data)
+        except csv.Error as error:
+            raise DomainError(
+                f"Not a readable CSV file ({error}).", code="invalid_file", field="file"
+            ) from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
         raise DomainError("The file has no rows.", code="empty_file", field="file")
@@ -176,7 +181,7 @@ def amount_text(value: str) -> str:
     """A carrier's amount as a plain decimal: ``1.234,50`` and ``1,234.50`` are 1234.50,
     ``70,00`` is 70.00: a comma after the last dot is the decimal separator (so ``1,234``
     reads as 1.234, as in most European invoices)."""
-    text = re.sub(r"[\s' ]", "", value)
+    text = re.sub(r"[\s'\u00a0]", "", value)
     last_comma, last_dot = text.rfind(","), text.rfind(".")
     if last_comma > last_dot:  # comma decimals
         return text.replace(".", "").replace(",", ".")
@@ -186,7 +191,16 @@ def amount_text(value: str) -> str:
 def preview(
     data: bytes, file_name: str, mapping: Mapping[str, str] | None, currency: str = "EUR"
 ) -> dict[str, Any]:
-    headers, rows = read_table(data, file_name)
+    try:
+        headers, rows = read_table(data, file_name)
+    except DomainError as error:  # a preview reports what it could not read
+        return {
+            "headers": [],
+            "mapping": dict(mapping or {}),
+            "rows": 0,
+            "preview": [],
+            "error": {"code": error.code, "message": error.message, "field": error.field},
+        }
     mapping = dict(mapping or guess_mapping(headers))
     result: dict[str, Any] = {"headers": headers, "mapping": mapping, "rows": len(rows)}
     try:

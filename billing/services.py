@@ -191,8 +191,6 @@ def invoice_draft_create(
 ) -> Invoice:
     """A draft from the customer's uninvoiced revenue charges of the period (dates inclusive),
     in one currency; the charges are reserved for it (locked, then linked)."""
-    if period_end < period_start:
-        raise DomainError("The period ends before it starts.", field="period_end")
     charges = Charge.objects.filter(
         customer_account=customer_account,
         direction=Direction.REVENUE,
@@ -204,9 +202,8 @@ def invoice_draft_create(
     if shipment is not None:
         charges = charges.filter(shipment=shipment)
     currencies = sorted(set(charges.values_list("currency", flat=True)))
-    if currency:
-        currency = valid_currency(currency)
-        charges = charges.filter(currency=currency)
+    if currency:  # an unknown one simply has nothing due
+        charges = charges.filter(currency=currency.upper())
     elif len(currencies) > 1:
         raise DomainError(
             f"The charges are in {', '.join(currencies)}: choose one currency per invoice.",

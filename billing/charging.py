@@ -155,6 +155,37 @@ def charges_evaluate(
     return new
 
 
+OPEN_DWELL_SQL = """
+SELECT s.id FROM shipments_shipment AS s
+WHERE s.tenant_id = %s
+  AND EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) r
+              WHERE r->>'code' = %s AND jsonb_typeof(r->'actual') = 'object')
+  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) r
+                  WHERE r->>'code' = %s AND jsonb_typeof(r->'actual') = 'object')
+  AND s.status NOT IN ('cancelled', 'returned')
+"""
+DWELL_BATCH = 2000
+
+
+def dwell_accrue(now: datetime | None = None) -> int:
+    """Charge the newly complete days of every open dwell (start reached, end not yet), in
+    batches; the number of charges written."""
+    rules = [r for r in active_rules() if r.trigger == Trigger.DWELL and r.end_milestone]
+    written = 0
+    tenant_id = current_tenant_id()
+    pairs = sorted({(r.milestone, r.end_milestone) for r in rules})
+    ids: set[int] = set()
+    with connection.cursor() as cursor:
+        for start, end in pairs:
+            cursor.execute(OPEN_DWELL_SQL, [tenant_id, start, end])
+            ids.update(row[0] for row in cursor.fetchall())
+    ordered = sorted(ids)
+    for offset in range(0, len(ordered), DWELL_BATCH):
+        batch = ordered[offset : offset + DWELL_BATCH]
+        written += len(charges_evaluate(shipment_ids=batch, rules=rules, now=now))
+    return written
+
+
 def _facts(tenant_id: int, codes: list[str], ids: list[int]) -> list[Facts]:
     with connection.cursor() as cursor:
         cursor.execute(FACTS_SQL, [codes, tenant_id, ids])

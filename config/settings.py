@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
     # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
     "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
+    # Demurrage/detention/storage: each complete day of an open dwell is charged (billing).
+    "billing-accrue-dwell": {"task": "billing.accrue_dwell", "schedule": 3600.0},
 }
 CHANNEL_LAYERS = {
     "default": {

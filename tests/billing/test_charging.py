@@ -275,3 +275,40 @@ def test_the_hook_is_set_based(acme):
     for ship in many:
         record(acme.tenant, ship, "delivered", DELIVERED_AT)
     assert count(ships[:1]) == count(ships + many)
+
+
+def test_the_daily_task_accrues_open_dwells_only(acme):
+    from billing import tasks
+
+    rate_card(acme.tenant, DEMURRAGE)
+    now = timezone.now()
+    waiting = shipment(acme.tenant, mode="ocean_fcl", customer_account=acme.customer_account)
+    record(acme.tenant, waiting, "arrived", now - timedelta(days=2), location="DEHAM")
+    gone = shipment(acme.tenant, mode="ocean_fcl", customer_account=acme.customer_account)
+    record_batch(  # picked up within its free time
+        acme.tenant,
+        [
+            event(gone, "arrived", now - timedelta(days=9), location="DEHAM"),
+            event(gone, "out_for_delivery", now - timedelta(days=8)),
+        ],
+    )
+    assert charges_of(acme.tenant) == []
+    # The beat task: every tenant, nothing due yet (still within the free time).
+    assert tasks.accrue_dwell() == {acme.tenant.pk: 0, acme.other_tenant.pk: 0}
+    with tenant_context(acme.tenant.pk):
+        assert charging.dwell_accrue(now=now + timedelta(days=4)) >= 2
+        assert charging.dwell_accrue(now=now + timedelta(days=4)) == 0  # idempotent per day
+    assert {c.shipment_id for c in charges_of(acme.tenant)} == {waiting.pk}
+
+
+def test_demo_cards_bill_every_delivery_once(acme):
+    from billing.demo import seed_billing
+
+    ship = shipment(acme.tenant, mode="air", customer_account=acme.other_customer_account)
+    record(acme.tenant, ship, "delivered", DELIVERED_AT)
+    assert seed_billing(acme.tenant) == 2  # what was delivered before: revenue and cost
+    assert seed_billing(acme.tenant) == 0
+    api_made = shipment(acme.tenant, mode="parcel")  # any mode, even without a customer
+    record(acme.tenant, api_made, "delivered", DELIVERED_AT)
+    assert {c.code for c in charges_of(acme.tenant, api_made)} == {"freight"}
+    assert len(charges_of(acme.tenant)) == 4

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing.demo import seed_billing
 from integrations.eta.history import Carrier, Lane, generate_delivered
 from integrations.eta.models import LaneStat
 from integrations.eta.services import lane_stats_recompute
@@ -104,6 +105,7 @@ class Command(BaseCommand):
             self._simulated_carrier(tenant)
             self._eta_history(tenant, spec, scale)
             self._notification_preferences(tenant, spec)
+            seed_billing(tenant)
         logins.append(self._both_tenants_user())
         self._print(logins)
 

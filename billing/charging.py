@@ -43,6 +43,11 @@ from shipments.zones import zone_for_locode
 from tenancy.context import current_tenant_id
 from tenancy.models import Tenant
 
+MEASURE_COLUMNS = """m.weight_kg, m.containers, m.stops,
+       (SELECT count(*) FROM shipments_shipmentreference ref
+        WHERE ref.shipment_id = s.id AND ref.kind = 'container'),
+       (SELECT count(*) FROM shipments_leg leg WHERE leg.shipment_id = s.id)"""
+NO_MEASURES = "NULL, NULL, NULL, 0, 0"
 FACTS_SQL = """
 SELECT s.id, s.mode, s.service, s.carrier, s.customer_account_id, s.origin_locode,
        s.destination_locode,
@@ -50,15 +55,19 @@ SELECT s.id, s.mode, s.service, s.carrier, s.customer_account_id, s.origin_locod
            SELECT jsonb_object_agg(r->>'code', r->'actual')
            FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) AS r
            WHERE r->>'code' = ANY(%s) AND jsonb_typeof(r->'actual') = 'object'
-       ), '{}'::jsonb)::text,
-       m.weight_kg, m.containers, m.stops,
-       (SELECT count(*) FROM shipments_shipmentreference ref
-        WHERE ref.shipment_id = s.id AND ref.kind = 'container'),
-       (SELECT count(*) FROM shipments_leg leg WHERE leg.shipment_id = s.id)
+       ), '{{}}'::jsonb)::text,
+       {measures}
 FROM shipments_shipment AS s
-LEFT JOIN billing_shipmentmeasure AS m ON m.shipment_id = s.id
+{join}
 WHERE s.tenant_id = %s AND s.id = ANY(%s)
 """
+# Only rules per kg, container or stop need the measures (and their two counts per row).
+FACTS_WITH_MEASURES = FACTS_SQL.format(
+    measures=MEASURE_COLUMNS,
+    join="LEFT JOIN billing_shipmentmeasure AS m ON m.shipment_id = s.id",
+)
+FACTS_WITHOUT_MEASURES = FACTS_SQL.format(measures=NO_MEASURES, join="")
+MEASURED = frozenset({"kg", "container", "stop"})
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,8 @@ def charges_evaluate(
     tenant_zone = ZoneInfo(Tenant.objects.only("timezone").get(pk=tenant_id).timezone)
     codes = sorted({c for r in rules for c in (r.milestone, r.end_milestone) if c})
     ids = sorted(set(shipment_ids))
-    facts = _facts(tenant_id, codes, ids)
+    measured = any(r.charge_line.basis in MEASURED for r in rules)
+    facts = _facts(tenant_id, codes, ids, measured=measured)
     live: dict[tuple[int, int, str], Charge] = {
         (c.shipment_id, c.rule_id, c.period): c  # type: ignore[misc]
         for c in Charge.objects.filter(
@@ -186,9 +196,10 @@ def dwell_accrue(now: datetime | None = None) -> int:
     return written
 
 
-def _facts(tenant_id: int, codes: list[str], ids: list[int]) -> list[Facts]:
+def _facts(tenant_id: int, codes: list[str], ids: list[int], *, measured: bool) -> list[Facts]:
+    sql = FACTS_WITH_MEASURES if measured else FACTS_WITHOUT_MEASURES
     with connection.cursor() as cursor:
-        cursor.execute(FACTS_SQL, [codes, tenant_id, ids])
+        cursor.execute(sql, [codes, tenant_id, ids])
         rows = cursor.fetchall()
     found = []
     for row in rows:

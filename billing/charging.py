@@ -3,9 +3,10 @@
 Set-based per batch, whatever its size (ingestion runs batches of thousands of shipments):
 
 * the tenant has no active charge rule: one query, nothing else;
-* otherwise four: the rules, the shipments with the actuals the rules need (one query with
-  their measures), the live charges of those shipments and rules, and the writes (one
-  bulk INSERT of new charges and credit lines, one UPDATE marking reversed ones).
+* otherwise three for new charges: the rules (with the tenant), the shipments with the
+  actuals the rules need and whether they were charged before (one query, with their
+  measures when a rule needs them), one bulk INSERT; plus, only when some shipment was
+  charged before, its live charges and one UPDATE marking the reversed ones.
 
 For each shipment and rule the charges that should exist are computed (billing.rating) and
 compared with the live ones, keyed by period: a missing one is created; one no longer due
@@ -41,7 +42,6 @@ from billing.models import (
 from billing.money import round_money
 from shipments.zones import zone_for_locode
 from tenancy.context import current_tenant_id
-from tenancy.models import Tenant
 
 MEASURE_COLUMNS = """m.weight_kg, m.containers, m.stops,
        (SELECT count(*) FROM shipments_shipmentreference ref
@@ -56,6 +56,9 @@ SELECT s.id, s.mode, s.service, s.carrier, s.customer_account_id, s.origin_locod
            FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) AS r
            WHERE r->>'code' = ANY(%s) AND jsonb_typeof(r->'actual') = 'object'
        ), '{{}}'::jsonb)::text,
+       EXISTS (SELECT 1 FROM billing_charge AS c
+               WHERE c.tenant_id = s.tenant_id AND c.shipment_id = s.id
+                 AND c.kind = 'charge' AND NOT c.is_reversed),
        {measures}
 FROM shipments_shipment AS s
 {join}
@@ -76,6 +79,7 @@ class Facts:
     shipment: rating.ShipmentFacts
     customer_account_id: int | None
     actuals: dict[str, dict[str, Any]]
+    charged: bool  # has a live charge
     measures: dict[str, Decimal | int | None]
 
 
@@ -94,7 +98,7 @@ def active_rules() -> list[ChargeRule]:
     rules = ChargeRule.objects.filter(
         is_active=True, charge_line__rate_card__is_active=True
     ).exclude(trigger=Trigger.EXCEPTION)
-    return list(rules.select_related("charge_line__rate_card"))
+    return list(rules.select_related("charge_line__rate_card", "tenant"))
 
 
 def timelines_changed(shipment_ids: list[int]) -> None:
@@ -119,20 +123,26 @@ def charges_evaluate(
         return []
     now = now or timezone.now()
     tenant_id = current_tenant_id()
-    tenant_zone = ZoneInfo(Tenant.objects.only("timezone").get(pk=tenant_id).timezone)
+    tenant_zone = ZoneInfo(rules[0].tenant.timezone)
     codes = sorted({c for r in rules for c in (r.milestone, r.end_milestone) if c})
     ids = sorted(set(shipment_ids))
     measured = any(r.charge_line.basis in MEASURED for r in rules)
     facts = _facts(tenant_id, codes, ids, measured=measured)
-    live: dict[tuple[int, int, str], Charge] = {
-        (c.shipment_id, c.rule_id, c.period): c  # type: ignore[misc]
-        for c in Charge.objects.filter(
-            shipment_id__any=ids,
-            rule_id__in=[r.pk for r in rules],
-            kind=ChargeKind.CHARGE,
-            is_reversed=False,
-        )
-    }
+    # Only shipments charged before can need a credit or a re-issue (most batches: none).
+    charged = [f.id for f in facts if f.charged]
+    live: dict[tuple[int, int, str], Charge] = (
+        {
+            (c.shipment_id, c.rule_id, c.period): c  # type: ignore[misc]
+            for c in Charge.objects.filter(
+                shipment_id__any=charged,
+                rule_id__in=[r.pk for r in rules],
+                kind=ChargeKind.CHARGE,
+                is_reversed=False,
+            )
+        }
+        if charged
+        else {}
+    )
     live_by_pair: dict[tuple[int, int], dict[str, Charge]] = defaultdict(dict)
     for (shipment_id, rule_id, period), charge in live.items():
         live_by_pair[(shipment_id, rule_id)][period] = charge
@@ -203,14 +213,15 @@ def _facts(tenant_id: int, codes: list[str], ids: list[int], *, measured: bool) 
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        sid, mode, service, carrier, customer, origin, destination, actuals = row[:8]
-        weight, containers, stops, container_refs, legs = row[8:]
+        sid, mode, service, carrier, customer, origin, destination, actuals, charged = row[:9]
+        weight, containers, stops, container_refs, legs = row[9:]
         found.append(
             Facts(
                 id=sid,
                 shipment=rating.ShipmentFacts(mode, service, carrier, origin, destination),
                 customer_account_id=customer,
                 actuals=orjson.loads(actuals),
+                charged=charged,
                 measures={
                     "kg": weight,
                     "container": containers if containers is not None else container_refs,

@@ -279,6 +279,7 @@ class InvoiceListView(FinanceAPIView):
     scope_map = {"GET": FINANCE_SCOPE}  # keys read; issuing money is for people
 
     @extend_schema(
+        operation_id="billing_invoices_list",
         parameters=[
             OpenApiParameter("status", str, enum=list(InvoiceStatus.values), required=False),
             EXPORT_PARAMETERS[4],
@@ -466,7 +467,9 @@ class ReconciliationListView(FinanceAPIView):
     scope_map = {"GET": FINANCE_SCOPE}
     parser_classes = [MultiPartParser, JSONParser]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="billing_reconciliations_list", responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request: Request) -> Response:
         invoices = selectors.carrier_invoice_list()[:200]
         return Response({"results": [carrier_invoice_out(i, with_lines=False) for i in invoices]})

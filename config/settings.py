@@ -233,6 +233,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
     # The demo's simulated last-mile drivers (portal.tracking.demo; nothing to do elsewhere).
     "simulate-demo-drivers": {"task": "tracking.simulate_drivers", "schedule": 10.0},
+    # Demurrage/detention/storage: each complete day of an open dwell is charged (billing).
+    "billing-accrue-dwell": {"task": "billing.accrue_dwell", "schedule": 3600.0},
 }
 CHANNEL_LAYERS = {
     "default": {

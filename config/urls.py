@@ -38,6 +38,8 @@ urlpatterns = [
     path("api/v1/exceptions/", include("integrations.exceptions.urls")),
     path("api/v1/tasks/", include("integrations.workflow.urls")),
     path("api/v1/rules/", include("integrations.workflow.rule_urls")),
+    path("api/v1/billing/", include("billing.urls")),
+    path("finance/", include("billing.page_urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("shipments.api.urls")),
     path("api/v1/", include("integrations.events.urls")),

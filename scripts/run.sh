@@ -39,6 +39,7 @@ trap 'exit 143' TERM
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
 bash scripts/ocr.sh
+bash scripts/pdf.sh
 
 PY=.venv/bin/python
 mp_log "migrate --database=owner"

@@ -11,6 +11,7 @@ source scripts/bootstrap.sh
 # shellcheck source=scripts/chromium.sh
 source scripts/chromium.sh
 bash scripts/ocr.sh
+bash scripts/pdf.sh
 
 mp_log "ruff check . && ruff format --check ."
 .venv/bin/ruff check . || mp_die "ruff check failed (run 'make format' to autofix what it can)"

@@ -161,6 +161,7 @@ def first_tenants_ids(callers, transactional_db):
             "route_id": _route_of(tenant).pk,
             "shipment_public_id": shipment.public_id,
         }
+        ids |= _billing_ids(shipment)
     with tenant_context(other.pk):
         rival_key = api_key_issue(name="rival", scopes=["read", "write", "ingest", "finance"])
     from tenancy.models import User
@@ -176,6 +177,28 @@ def first_tenants_ids(callers, transactional_db):
     return ids, {
         "key": {"Authorization": f"Bearer {rival_key.raw_key}"},
         "session": {"Cookie": cookies, "X-CSRFToken": CSRF_SECRET},
+    }
+
+
+def _billing_ids(shipment) -> dict:
+    from billing.models import CarrierInvoice, CarrierInvoiceLine, Invoice
+    from tenancy.models import CustomerAccount
+
+    customer = CustomerAccount.objects.first()
+    carrier_invoice = CarrierInvoice.objects.create(carrier="schema")
+    line = CarrierInvoiceLine.objects.create(
+        carrier_invoice=carrier_invoice,
+        row=2,
+        shipment_reference="X",
+        amount=1,
+        currency="EUR",
+        result="unexpected",
+    )
+    invoice = Invoice.objects.create(customer_account=customer, currency="EUR")
+    return {
+        "invoice_id": invoice.public_id,
+        "reconciliation_id": carrier_invoice.pk,
+        "line_id": line.pk,
     }
 
 

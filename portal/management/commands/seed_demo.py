@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing.demo import seed_billing
 from integrations.eta.history import Carrier, Lane, generate_delivered
 from integrations.eta.models import LaneStat
 from integrations.eta.services import lane_stats_recompute
@@ -112,6 +113,7 @@ class Command(BaseCommand):
             changed = detection.sweep(tenant_ids=[tenant.pk])
             self.stdout.write(f"{tenant.name}: {changed} exceptions changed by the first sweep")
             seed_last_mile_demo(tenant, str(spec["domain"]))
+            seed_billing(tenant)
         logins.append(self._both_tenants_user())
         self._print(logins)
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -20,7 +17,7 @@ from integrations.eta.predict import Prediction
 from integrations.eta.serializers import AccuracyOut, ShipmentEtaOut
 from shipments.selectors import shipment_list
 from tenancy.api.base import TenantAPIView
-from tenancy.errors import DomainError
+from tenancy.api.fields import query_time
 from tenancy.models import OFFICE, ApiScope, Role
 
 EVERY_ROLE = frozenset(Role.values)
@@ -69,31 +66,6 @@ class ShipmentEtaView(TenantAPIView):
         )
 
 
-def _since(request: Request) -> datetime | None:
-    value = request.query_params.get("since")
-    if value is None:
-        return None
-    value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value.strip())  # an unencoded "+01:00"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise DomainError(
-            "since must be an ISO 8601 time with a UTC offset.",
-            code="invalid_parameter",
-            field="since",
-        ) from None
-    if timezone.is_naive(moment):
-        raise DomainError("since needs a UTC offset.", code="invalid_parameter", field="since")
-    try:
-        # PostgreSQL takes offsets up to 15:59 only: compare in UTC.
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise DomainError(
-            "That time is out of range.", code="invalid_parameter", field="since"
-        ) from None
-    return moment
-
-
 def _row(row: AccuracyRow) -> dict[str, Any]:
     return {
         "carrier": row.carrier,
@@ -124,7 +96,7 @@ class AccuracyView(TenantAPIView):
 
     @extend_schema(parameters=[SINCE], responses=AccuracyOut)
     def get(self, request: Request) -> Response:
-        report = eta_accuracy(since=_since(request))
+        report = eta_accuracy(since=query_time(request, "since"))
         return Response({"results": [_row(r) for r in report.rows], "total": _row(report.total)})
 
 
@@ -158,7 +130,7 @@ class AccuracyCsvView(AccuracyView):
         },
     )
     def get(self, request: Request) -> Response:
-        report = eta_accuracy(since=_since(request))
+        report = eta_accuracy(since=query_time(request, "since"))
         response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="eta-accuracy.csv"'
         return response  # type: ignore[return-value]

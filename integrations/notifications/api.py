@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -31,6 +28,7 @@ from integrations.notifications.serializers import (
     UnsubscribeOut,
 )
 from tenancy.api.base import ADMIN_ONLY, CALLER_ONLY, NO_KEYS, TenantAPIView
+from tenancy.api.fields import query_time
 from tenancy.api.parsers import JSONParser, query_flag
 from tenancy.api.schema import list_of
 from tenancy.context import tenant_context
@@ -49,31 +47,6 @@ def _id_param(name: str) -> OpenApiParameter:
     return OpenApiParameter(
         name, {"type": "integer", "minimum": 1, "maximum": ID_MAX}, required=False
     )
-
-
-def _moment(request: Request, name: str) -> datetime | None:
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value.strip())  # an unencoded "+01:00"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise DomainError(
-            f"{name} must be an ISO 8601 time with a UTC offset.",
-            code="invalid_parameter",
-            field=name,
-        ) from None
-    if timezone.is_naive(moment):
-        raise DomainError(f"{name} needs a UTC offset.", code="invalid_parameter", field=name)
-    try:
-        # PostgreSQL takes offsets up to 15:59 only: compare in UTC.
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise DomainError(
-            "That time is out of range.", code="invalid_parameter", field=name
-        ) from None
-    return moment
 
 
 def _int(
@@ -178,8 +151,8 @@ class DeliveryListView(TenantAPIView):
             status=_choice(request, "status", DeliveryStatus.values),
             channel=_choice(request, "channel", Channel.values),
             shipment_id=_int(request, "shipment"),
-            created_after=_moment(request, "created_after"),
-            created_before=_moment(request, "created_before"),
+            created_after=query_time(request, "created_after"),
+            created_before=query_time(request, "created_before"),
         )
         limit = _int(request, "limit", default=100, high=MAX_LIMIT) or 100
         found = self.scoped(records)[:limit]

@@ -3,7 +3,7 @@ everywhere (a time without one is ambiguous across zones, so it is refused, neve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -25,11 +25,23 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value: Any) -> datetime:
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but impossible, e.g. 12:99
+                self.fail("invalid", format="ISO 8601")
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
         result: datetime = super().to_internal_value(value)
-        return result
+        try:
+            return in_utc(result)
+        except OverflowError:
+            self.fail("invalid", format="ISO 8601")
+
+
+def in_utc(moment: datetime) -> datetime:
+    """PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59): every
+    time the API takes is handed on in UTC. OverflowError at the ends of the calendar."""
+    return moment.astimezone(UTC)
 
 
 def parse_aware(value: str, *, field: str) -> datetime:
@@ -48,7 +60,12 @@ def parse_aware(value: str, *, field: str) -> datetime:
         )
     if timezone.is_naive(parsed):
         raise DomainError(OFFSET_REQUIRED, code="invalid_parameter", field=field)
-    return parsed
+    try:
+        return in_utc(parsed)
+    except OverflowError:
+        raise DomainError(
+            f"{field} is out of range.", code="invalid_parameter", field=field
+        ) from None
 
 
 def query_time(request: Request, name: str) -> datetime | None:

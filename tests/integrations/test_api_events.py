@@ -242,3 +242,21 @@ def test_the_guides_standard_library_verification_accepts_and_rejects_as_the_pac
 
     # The package accepts what the standard library accepts.
     assert standardwebhooks.Webhook(secret).verify(body, headers)["type"] == "shipment.updated"
+
+
+@pytest.mark.django_db
+def test_an_offset_past_what_postgresql_takes_is_applied_in_utc(
+    api: Api, eager_celery, django_capture_on_commit_callbacks
+):
+    # Python reads offsets up to 23:59, PostgreSQL stores at most 15:59: the event is kept
+    # as the same instant, not lost with its batch.
+    path = f"/api/v1/shipments/{api.mine.public_id}/events/"
+    event = EVENT | {"occurred_at": "2026-03-01T08:00:00-16:50", "dedupe_key": "far-west"}
+    client = api.client("full")
+    response = _push(client, path, {"events": [event]}, django_capture_on_commit_callbacks)
+    assert response.status_code == 202, response.content
+    with tenant_context(api.personas.tenant.pk):
+        message = InboundMessage.objects.get(pk=response.json()["message_id"])
+        assert message.status == MessageStatus.PROCESSED
+    (applied,) = [e for e in _events(api, api.mine) if e.dedupe_key.endswith("far-west")]
+    assert applied.occurred_at.isoformat() == "2026-03-02T00:50:00+00:00"

@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# System libraries: pango and fonts for invoice PDFs (WeasyPrint, billing/documents.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so code changes do not reinstall them. pyproject.toml declares no
 # packages (packages = []): `pip install .` installs the dependencies; the code is copied below.
 # README* is a glob so the build does not depend on the README existing.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.ops import views, views_admin
+from portal.ops import views, views_admin, views_import
 from shipments.api.converters import register
 
 register()
@@ -51,6 +51,13 @@ urlpatterns = [
     ),
     path("analytics/", views_admin.analytics, name="ops-analytics"),
     path("analytics/<slug:chart>.csv", views_admin.analytics_csv, name="ops-analytics-csv"),
+    path("import/", views_import.import_home, name="ops-import"),
+    path("import/<int:import_id>/", views_import.import_detail, name="ops-import-detail"),
+    path(
+        "import/<int:import_id>/progress/",
+        views_import.import_progress,
+        name="ops-import-progress",
+    ),
     path("settings/", views_admin.settings_home, name="ops-settings"),
     path("settings/api-keys/", views_admin.api_key_create, name="ops-api-key-create"),
     path(

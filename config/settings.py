@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "billing",
     "portal",
     "portal.ops",
+    "portal.tracking",
+    "portal.routing",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +100,8 @@ MIDDLEWARE = [
     # Around the tenant context: a database or broker outage under /api/ (and /readyz) answers
     # 503 + Retry-After in the JSON error shape, never a 500 or the debug page.
     "tenancy.unavailable.UnavailableMiddleware",
+    # A tenant's own tracking domain gets the customer portal's URL set.
+    "portal.tracking.middleware.TenantDomainMiddleware",
     # Last: it opens the per-request transaction that carries the tenant context.
     "tenancy.middleware.TenantContextMiddleware",
 ]
@@ -227,6 +231,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
     # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
     "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
+    # The demo's simulated last-mile drivers (portal.tracking.demo; nothing to do elsewhere).
+    "simulate-demo-drivers": {"task": "tracking.simulate_drivers", "schedule": 10.0},
 }
 CHANNEL_LAYERS = {
     "default": {
@@ -453,3 +459,11 @@ OPS_WEBSOCKET_URL = env.str("OPS_WEBSOCKET_URL", default="")
 # Live messages kept per group for reconnecting clients (tenancy/realtime.py), and how long.
 LIVE_REPLAY_KEEP = env.int("LIVE_REPLAY_KEEP", default=500)
 LIVE_REPLAY_TTL_S = env.int("LIVE_REPLAY_TTL_S", default=3600)
+
+# --- Exceptions and workflow rules (issue 13, part A) ---------------------------------------
+# Detection runs on every applied batch (off only to measure what it costs ingestion).
+EXCEPTIONS_DETECT_ON_INGEST = env.bool("EXCEPTIONS_DETECT_ON_INGEST", default=True)
+CELERY_BEAT_SCHEDULE |= {
+    "exceptions-sweep": {"task": "exceptions.sweep", "schedule": 60.0},
+    "workflow-tasks-overdue": {"task": "workflow.run_pending", "schedule": 60.0},
+}

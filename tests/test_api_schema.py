@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import ignored_auth
@@ -106,6 +107,15 @@ def test_every_operation_conforms_to_the_schema_as_a_browser_session(case, calle
 NOT_CALLER_AUTHENTICATED = r"/ingest/webhooks/"
 
 
+def _route_of(tenant):
+    """A driver's route of the first tenant (portal.routing: /api/v1/routes/{route_id}/…)."""
+    from portal.routing.models import Route
+    from tenancy.models import Membership
+
+    driver = Membership.objects.filter(role="driver").select_related("user").first().user
+    return Route.objects.create(driver=driver, day=timezone.localdate(), vehicle_ref="van-1")
+
+
 @pytest.fixture
 def first_tenants_ids(callers, transactional_db):
     """Real ids of the first tenant's objects, by path parameter (and the credentials of an
@@ -148,6 +158,7 @@ def first_tenants_ids(callers, transactional_db):
             "integration_id": Integration.objects.first().pk,
             "message_id": message.pk,
             "shipment_pk": shipment.pk,
+            "route_id": _route_of(tenant).pk,
             "shipment_public_id": shipment.public_id,
         }
     with tenant_context(other.pk):

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
-from shipments.models import Shipment
 from tenancy.models import TenantOwned
 
 
@@ -27,25 +26,6 @@ class SavedView(TenantOwned):
                 fields=["tenant", "user", "name"], name="ops_saved_view_name_uniq"
             )
         ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ShipmentTag(TenantOwned):
-    """A free label ops put on shipments ("priority", "customs-hold") to filter by."""
-
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(max_length=40)
-    created_at = models.DateTimeField(default=now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "shipment", "name"], name="ops_shipment_tag_uniq"
-            )
-        ]
-        indexes = [models.Index(fields=["tenant", "name"], name="ops_tag_name_idx")]
 
     def __str__(self) -> str:
         return self.name

@@ -13,7 +13,8 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from portal.ops.models import SavedView, ShipmentTag
+from integrations.workflow.models import ShipmentTag
+from portal.ops.models import SavedView
 from shipments import selectors as shipment_selectors
 from shipments.models import Shipment
 from tenancy.api.pagination import Keyset
@@ -90,7 +91,7 @@ def shipments_filtered(filters: ListFilters) -> QuerySet[Shipment]:
     if filters.booked_to:
         shipments = shipments.filter(booked_at__lt=_day_start(filters.booked_to + timedelta(1)))
     if filters.tag:
-        tagged = ShipmentTag.objects.filter(name=filters.tag).values("shipment_id")
+        tagged = ShipmentTag.objects.filter(tag=filters.tag).values("shipment_id")
         shipments = shipments.filter(pk__in=tagged)
     return shipments
 
@@ -102,16 +103,14 @@ def list_rows(shipments: QuerySet[Shipment]) -> QuerySet[Shipment]:
 
 def tags_by_shipment(shipment_ids: list[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    rows = ShipmentTag.objects.filter(shipment_id__in=shipment_ids).order_by("name")
-    for shipment_id, name in rows.values_list("shipment_id", "name"):
+    rows = ShipmentTag.objects.filter(shipment_id__in=shipment_ids).order_by("tag")
+    for shipment_id, name in rows.values_list("shipment_id", "tag"):
         found.setdefault(shipment_id, []).append(name)
     return found
 
 
 def tag_names() -> list[str]:
-    return list(
-        ShipmentTag.objects.values_list("name", flat=True).distinct().order_by("name")[:200]
-    )
+    return list(ShipmentTag.objects.values_list("tag", flat=True).distinct().order_by("tag")[:200])
 
 
 def carriers() -> list[str]:

@@ -9,9 +9,10 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from integrations.workflow import services as workflow_services
 from portal.ops import importing, tasks
 from portal.ops.import_work import import_check, import_run
-from portal.ops.models import ImportStatus, SavedView, ShipmentImport, ShipmentTag
+from portal.ops.models import ImportStatus, SavedView, ShipmentImport
 from shipments import services as shipment_services
 from shipments.models import Shipment
 from tenancy.audit import audit_record
@@ -40,51 +41,13 @@ def saved_view_delete(*, view: SavedView) -> None:
     view.delete()
 
 
-def _clean_tag(name: str) -> str:
-    cleaned = " ".join(name.strip().lower().split())[:40]
-    if not cleaned:
-        raise DomainError("Give the tag a name.", code="tag_required", field="tag")
-    return cleaned
-
-
-@transaction.atomic
 def tags_add(*, shipments: Sequence[Shipment], name: str, actor: User) -> int:
-    """Tag the shipments (already tagged ones stay as they are); returns how many got it."""
-    tag = _clean_tag(name)
-    if len(shipments) > MAX_BULK:
-        raise DomainError(f"At most {MAX_BULK} shipments at once.", code="too_many")
-    existing = set(
-        ShipmentTag.objects.filter(shipment__in=shipments, name=tag).values_list(
-            "shipment_id", flat=True
-        )
-    )
-    new = [ShipmentTag(shipment=s, name=tag) for s in shipments if s.pk not in existing]
-    for row in new:
-        row.tenant_id = shipments[0].tenant_id
-    ShipmentTag.objects.bulk_create(new, ignore_conflicts=True)
-    for shipment in shipments:
-        if shipment.pk not in existing:
-            audit_record(
-                action="shipment.tag",
-                target_type="shipment",
-                target_id=shipment.pk,
-                actor=actor,
-                changes={"tag": tag},
-            )
-    return len(new)
+    """Tag the shipments: the workflow's tags, which rule filters and set_tag share."""
+    return workflow_services.shipment_tags_add(shipments=shipments, tag=name, actor=actor)
 
 
-@transaction.atomic
 def tag_remove(*, shipment: Shipment, name: str, actor: User) -> None:
-    deleted, _ = ShipmentTag.objects.filter(shipment=shipment, name=_clean_tag(name)).delete()
-    if deleted:
-        audit_record(
-            action="shipment.untag",
-            target_type="shipment",
-            target_id=shipment.pk,
-            actor=actor,
-            changes={"tag": name},
-        )
+    workflow_services.shipment_tag_remove(shipment=shipment, tag=name, actor=actor)
 
 
 @dataclass

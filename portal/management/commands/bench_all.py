@@ -16,8 +16,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
+from integrations.exceptions.benchmarks import bench_sweep
 from portal.benchmarks import bench_api, bench_scale, purge_tenant
 from portal.ops.benchmarks import bench_ops_list, bench_push
+from portal.routing.benchmarks import bench_routing
 from shipments.benchmarks import bench_timeline
 from tenancy.benchmarks import bench_rls
 from tenancy.models import Tenant
@@ -33,6 +35,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rls": bench_rls,
     "push": bench_push,
     "ops_list": bench_ops_list,
+    "sweep": bench_sweep,
+    "routing": bench_routing,
 }
 
 

@@ -13,10 +13,14 @@ from django.utils import timezone
 from integrations.eta.history import Carrier, Lane, generate_delivered
 from integrations.eta.models import LaneStat
 from integrations.eta.services import lane_stats_recompute
+from integrations.exceptions import detection
 from integrations.models import Integration
 from integrations.notifications.models import NotificationPreference
 from integrations.notifications.services import PreferenceValues, preference_set
 from integrations.selectors import known_milestones
+from integrations.workflow.models import Rule
+from integrations.workflow.services import rule_save
+from portal.tracking.demo import seed_last_mile_demo
 from shipments.demo import DemoPlan, seed_shipments
 from tenancy.context import auth_scope, tenant_context
 from tenancy.models import (
@@ -96,6 +100,7 @@ class Command(BaseCommand):
         for spec in TENANTS:
             tenant, fresh = self._tenant(spec)
             logins += self._users(tenant, spec["domain"])
+            self._workflow_rules(tenant)  # before the shipments: their exceptions fire rules
             if fresh:
                 plans = [DemoPlan(p.mode, max(1, int(p.count * scale))) for p in spec["plans"]]
                 with tenant_context(tenant.pk):
@@ -104,6 +109,9 @@ class Command(BaseCommand):
             self._simulated_carrier(tenant)
             self._eta_history(tenant, spec, scale)
             self._notification_preferences(tenant, spec)
+            changed = detection.sweep(tenant_ids=[tenant.pk])
+            self.stdout.write(f"{tenant.name}: {changed} exceptions changed by the first sweep")
+            seed_last_mile_demo(tenant, str(spec["domain"]))
         logins.append(self._both_tenants_user())
         self._print(logins)
 
@@ -188,6 +196,66 @@ class Command(BaseCommand):
                 known_milestones=known_milestones(),
                 customer_account_id=account.pk,
             )
+
+    def _workflow_rules(self, tenant: Tenant) -> None:
+        """Rules of the demo (once per tenant). Late and dark shipments raise exceptions as
+        they are seeded, and resolve as the simulated carrier catches up (detection runs on
+        every polled batch, the beat sweep every minute).
+
+        * out for delivery: SMS to the opted-in customer (the file backend writes it to
+          SMS_FILE_PATH) and a task for ops to confirm the delivery window;
+        * a missed milestone: a task for ops, due in an hour, and an in-app note to ops;
+        * a dark shipment: tagged "dark" (rules may filter on tags).
+        """
+        with tenant_context(tenant.pk):
+            if not Rule.objects.exists():
+                rule_save(
+                    name="Out for delivery: tell the customer",
+                    trigger="milestone_reached",
+                    when={"milestone": "out_for_delivery"},
+                    actions=[
+                        {
+                            "type": "notify",
+                            "config": {"channel": "sms", "template": "out_for_delivery"},
+                        },
+                        {
+                            "type": "create_task",
+                            "config": {
+                                "title": "Confirm the delivery window",
+                                "assignee_role": "ops",
+                                "due_in_minutes": 120,
+                            },
+                        },
+                    ],
+                )
+                rule_save(
+                    name="Missed milestone: chase the carrier",
+                    trigger="milestone_missed",
+                    actions=[
+                        {
+                            "type": "create_task",
+                            "config": {
+                                "title": "Chase the carrier: {milestone} is late",
+                                "assignee_role": "ops",
+                                "due_in_minutes": 60,
+                            },
+                        },
+                        {
+                            "type": "notify",
+                            "config": {
+                                "channel": "in_app",
+                                "recipients": "role:ops",
+                                "template": "exception",
+                            },
+                        },
+                    ],
+                )
+                rule_save(
+                    name="Dark shipment: tag it",
+                    trigger="exception_opened",
+                    when={"exception_type": "dark_shipment"},
+                    actions=[{"type": "set_tag", "config": {"tag": "dark"}}],
+                )
 
     def _users(self, tenant: Tenant, domain: str) -> list[tuple[str, str, str]]:
         rows = []

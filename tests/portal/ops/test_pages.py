@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from portal.ops.models import SavedView, ShipmentTag
+from integrations.workflow.models import ShipmentTag
+from portal.ops.models import SavedView
 from shipments.models import TrackingEvent
 from tenancy.context import tenant_context
 from tenancy.models import AuditLog

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0001_initial"),
+        ("ops", "0002_shipment_tags_are_the_workflows"),
         ("tenancy", "0002_idempotency_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

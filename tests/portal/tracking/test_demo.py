@@ -1,0 +1,39 @@
+"""The demo's last mile: seeded on the driver's route, the simulated driver moves and
+delivers with photo and signature, the customer view shows it."""
+
+from __future__ import annotations
+
+import pytest
+
+from milestones.services import templates_install_defaults
+from portal.routing.models import RouteStop
+from portal.tracking import demo, selectors
+from shipments.models import Shipment
+from tenancy.context import tenant_context
+
+pytestmark = [pytest.mark.django_db]
+
+
+def test_simulated_driver_moves_and_delivers(personas, eager, django_capture_on_commit_callbacks):
+    tenant = personas.tenant
+    with tenant_context(tenant.pk):
+        templates_install_defaults()
+    demo.seed_last_mile_demo(tenant, "acme.test")
+    demo.seed_last_mile_demo(tenant, "acme.test")  # again: nothing doubled
+    with tenant_context(tenant.pk):
+        assert RouteStop.objects.count() == 3
+        first = RouteStop.objects.order_by("sequence").first()
+    for _ in range(40):
+        with django_capture_on_commit_callbacks(execute=True):
+            demo.simulate_step()
+        with tenant_context(tenant.pk):
+            if Shipment.objects.get(pk=first.shipment_id).status == "delivered":
+                break
+    with tenant_context(tenant.pk):
+        shipment = Shipment.objects.get(pk=first.shipment_id)
+        assert shipment.status == "delivered"
+        view = selectors.tracking_view(shipment=shipment, tenant=tenant, full=True, locale="en")
+        assert view["pod"]["photo_id"] and view["pod"]["signature_id"]
+        assert view["pod"]["recipient_name"]
+        others = RouteStop.objects.filter(status="pending").select_related("shipment")
+        assert all(s.shipment.status == "out_for_delivery" for s in others)

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures ops_page and server come from test_ops_e2e)
 """The ops bulk import in a real browser: upload, guessed mapping, dry run with rejected rows,
 the real run's progress bar moving (htmx polling) and the result; screenshots for the README."""
 
@@ -59,7 +60,7 @@ def test_import_shows_dry_run_progress_and_result(
     server,
     browser_personas,
     tmp_path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     tenant = browser_personas.tenant
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.ops import views, views_admin, views_import
+from portal.ops import views, views_admin, views_import, views_work
 from shipments.api.converters import register
 
 register()
@@ -58,6 +58,10 @@ urlpatterns = [
         views_import.import_progress,
         name="ops-import-progress",
     ),
+    path("exceptions/", views_work.exception_queue, name="ops-exceptions"),
+    path("exceptions/act/", views_work.exceptions_act, name="ops-exceptions-act"),
+    path("tasks/", views_work.task_board, name="ops-tasks"),
+    path("tasks/<int:task_id>/", views_work.task_act, name="ops-task-act"),
     path("settings/", views_admin.settings_home, name="ops-settings"),
     path("settings/api-keys/", views_admin.api_key_create, name="ops-api-key-create"),
     path(

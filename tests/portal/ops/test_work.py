@@ -131,3 +131,19 @@ def test_nav_links_exceptions_for_office_and_tasks_for_staff(board):
     assert 'href="/ops/exceptions/"' in sales and 'href="/ops/tasks/"' not in sales
     ops = board.personas.client("member").get(reverse("ops-shipments")).content.decode()
     assert 'href="/ops/exceptions/"' in ops and 'href="/ops/tasks/"' in ops
+
+
+@covers_url("ops-kpis", "ops-shipment")
+def test_kpi_tile_and_shipment_panels_show_own_tenant_only(work):
+    board = work[0]
+    p = board.personas
+    create_task(tenant_id=p.tenant.pk, title="Chase the POD", shipment_id=board.mine.pk)
+    client = p.client("member")
+    tiles = client.get(reverse("ops-kpis")).content.decode()
+    assert '<div class="n" data-kpi="exceptions_open">2</div>' in tiles
+    page = client.get(reverse("ops-shipment", args=[board.mine.public_id])).content.decode()
+    panel = page[page.index('id="shipment-exceptions"') : page.index('id="shipment-tasks"')]
+    assert "Missed milestone" in panel and "critical" in panel
+    assert "Chase the POD" in page
+    other = p.client("outsider").get(reverse("ops-kpis")).content.decode()
+    assert '<div class="n" data-kpi="exceptions_open">1</div>' in other

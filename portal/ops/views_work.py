@@ -3,6 +3,7 @@ integrations.exceptions and integrations.workflow selectors and services (no wri
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -37,6 +38,7 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "can_change": can_change(request),
             "roles": [(r, label) for r, label in Role.choices if r != Role.CUSTOMER],
+            "ws_url": settings.OPS_WEBSOCKET_URL or "",
         },
     )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connections
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tenancy.heartbeats import HEARTBEAT_STALE_S, worker_heartbeat_ages
 from tenancy.middleware import SESSION_TENANT_KEY
+from tenancy.models import OFFICE
 
 
 @require_GET
@@ -79,6 +81,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def home(request: HttpRequest) -> HttpResponse:
     if request.tenant is None:
         return render(request, "tenancy/no_tenant.html", status=403)
+    # Office roles work in the ops dashboard: "/" (where login lands) sends them there. The
+    # address is a setting, so that tenancy knows no URL of the portal layer above it.
+    membership = getattr(request, "membership", None)
+    office_home = getattr(settings, "OFFICE_HOME_URL", "")
+    if office_home and membership is not None and membership.role in OFFICE:
+        return redirect(office_home)
     return render(request, "tenancy/home.html")
 
 

@@ -29,3 +29,53 @@ class SavedView(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ShipmentImport(TenantOwned):
+    """One uploaded CSV/XLSX file of shipments: its cells (kept so that the Celery task and a
+    later look need no file store), the column mapping, progress and the result.
+
+    ``rejected``: ``[{"row": n, "reference": "...", "reason": "..."}]`` (row numbers as in
+    the file, header = row 1); ``created``: ``[{"row": n, "reference": ..., "id": "shp_…"}]``.
+    """
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    filename = models.CharField(max_length=200)
+    headers = models.JSONField(default=list)
+    rows = models.JSONField(default=list)  # lists of cell strings, header row excluded
+    mapping = models.JSONField(default=dict)  # field name -> column index
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
+    )
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)  # reference already known
+    rejected_count = models.PositiveIntegerField(default=0)
+    created = models.JSONField(default=list)
+    skipped = models.JSONField(default=list)
+    rejected = models.JSONField(default=list)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="ops_import_recent_idx")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.processed / self.total) if self.total else 100

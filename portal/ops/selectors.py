@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from integrations.exceptions import selectors as exception_selectors
 from integrations.workflow.models import ShipmentTag
 from portal.ops.models import SavedView
 from shipments import selectors as shipment_selectors
@@ -152,6 +153,7 @@ def kpis() -> dict[str, Any]:
         "dark": active.filter(updated_at__lt=now - DARK_AFTER).count(),
         "on_time_pct": None if total == 0 else round(100 * (total - delivered["late"]) / total, 1),
         "delivered_week": total,
+        "exceptions_open": exception_selectors.open_exception_count(),
     }
     cache.set(_kpi_key(), found, KPI_CACHE_S)
     return found

@@ -10,11 +10,17 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from integrations.workflow import services as workflow_services
-from portal.ops.models import SavedView
+from portal.ops import importing, tasks
+from portal.ops.import_work import import_check, import_run
+from portal.ops.models import ImportStatus, SavedView, ShipmentImport
 from shipments import services as shipment_services
 from shipments.models import Shipment
-from tenancy.errors import DomainError
+from tenancy.audit import audit_record
+from tenancy.context import current_tenant_id
+from tenancy.errors import Conflict, DomainError
 from tenancy.models import User
+
+__all__ = ["import_check", "import_run"]  # the import's work, in portal.ops.import_work
 
 MAX_BULK = 500
 
@@ -79,3 +85,57 @@ def milestones_record_many(
         except (DomainError, IntegrityError) as error:
             result.failed.append((shipment.public_id, str(error)))
     return result
+
+
+# --- bulk import of shipments (CSV/XLSX) ----------------------------------------------------
+# Rows are created one by one through shipments.services.shipment_create, the partner API's
+# create service, each in its own savepoint: one bad row never takes its batch-mates down.
+
+
+def import_upload(*, user: User, name: str, data: bytes) -> ShipmentImport:
+    sheet = importing.read_file(name, data)
+    job = ShipmentImport(
+        created_by=user,
+        filename=name[:200],
+        headers=sheet.headers,
+        rows=sheet.rows,
+        mapping=importing.guess_mapping(sheet.headers),
+        total=len(sheet.rows),
+    )
+    job.tenant_id = current_tenant_id()
+    job.save()
+    return job
+
+
+@transaction.atomic
+def import_map(*, job: ShipmentImport, mapping: dict[str, int]) -> ShipmentImport:
+    if job.status != ImportStatus.UPLOADED:
+        raise Conflict("This import has already started.", code="import_started")
+    importing.check_mapping(mapping, len(job.headers))
+    job.mapping = mapping
+    job.save(update_fields=["mapping"])
+    return job
+
+
+@transaction.atomic
+def import_start(*, job: ShipmentImport, actor: User) -> ShipmentImport:
+    job = ShipmentImport.objects.select_for_update().get(pk=job.pk)
+    if job.status != ImportStatus.UPLOADED:
+        raise Conflict("This import has already started.", code="import_started")
+    importing.check_mapping(job.mapping, len(job.headers))
+    job.status = ImportStatus.QUEUED
+    job.save(update_fields=["status"])
+    audit_record(
+        action="shipment_import.start",
+        target_type="shipment_import",
+        target_id=job.pk,
+        actor=actor,
+        changes={"file": job.filename, "rows": job.total},
+    )
+    tenant_id, job_id = job.tenant_id, job.pk
+
+    def enqueue() -> None:
+        tasks.import_run.delay(tenant_id=tenant_id, import_id=job_id)
+
+    transaction.on_commit(enqueue, robust=True)
+    return job

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.ops import views, views_admin
+from portal.ops import views, views_admin, views_import, views_work
 from shipments.api.converters import register
 
 register()
@@ -51,6 +51,17 @@ urlpatterns = [
     ),
     path("analytics/", views_admin.analytics, name="ops-analytics"),
     path("analytics/<slug:chart>.csv", views_admin.analytics_csv, name="ops-analytics-csv"),
+    path("import/", views_import.import_home, name="ops-import"),
+    path("import/<int:import_id>/", views_import.import_detail, name="ops-import-detail"),
+    path(
+        "import/<int:import_id>/progress/",
+        views_import.import_progress,
+        name="ops-import-progress",
+    ),
+    path("exceptions/", views_work.exception_queue, name="ops-exceptions"),
+    path("exceptions/act/", views_work.exceptions_act, name="ops-exceptions-act"),
+    path("tasks/", views_work.task_board, name="ops-tasks"),
+    path("tasks/<int:task_id>/", views_work.task_act, name="ops-task-act"),
     path("settings/", views_admin.settings_home, name="ops-settings"),
     path("settings/api-keys/", views_admin.api_key_create, name="ops-api-key-create"),
     path(

@@ -21,8 +21,10 @@ from rest_framework.request import Request
 from integrations.documents import selectors as document_selectors
 from integrations.documents import services as document_services
 from integrations.errors import IngestError
+from integrations.exceptions import selectors as exception_selectors
 from integrations.notifications import selectors as notification_selectors
 from integrations.positions import selectors as position_selectors
+from integrations.workflow import selectors as task_selectors
 from milestones.models import TemplateVersion
 from portal.ops import selectors, services
 from portal.ops.access import can_change, ops_view, user_of
@@ -276,6 +278,8 @@ def shipment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "tags": selectors.tags_by_shipment([shipment.pk]).get(shipment.pk, []),
         "ws_url": _ws_url(request),
         "manual_form": ManualMilestoneForm(),
+        "exceptions": list(exception_selectors.exception_list(shipment_id=shipment.pk)[:50]),
+        "tasks": list(task_selectors.task_list(shipment_id=shipment.pk)[:50]),
     }
     return render(request, "ops/shipment_detail.html", context)
 

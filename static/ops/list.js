@@ -49,6 +49,7 @@
   var firstPage = location.search.indexOf("cursor=") === -1;
   window.__live = window.MilepostLive({
     onMessage: function (message) {
+      if (message.type === "exceptions.changed") { refreshKpis(); return; }
       if (message.type !== "timeline.changed") return;
       var shown = visibleIds();
       var ids = message.public_ids || [];

@@ -148,7 +148,7 @@ def test_a_superuser_member_acts_for_the_active_tenant_until_they_pick(accounts)
     client.post(reverse("admin:tenant-pick"), {"tenant": accounts.other_tenant.pk})
     assert _shown(client.get(ACCOUNTS)) == {"RIVAL1"}
     # The pick is the admin's only: the app still shows the member's own tenant.
-    assert "Acme Forwarding" in client.get("/").content.decode()
+    assert "Acme Forwarding" in client.get("/", follow=True).content.decode()
 
 
 def test_picking_a_tenant_that_does_not_exist_is_404_and_a_vanished_pick_is_dropped(accounts):

@@ -66,6 +66,18 @@ def _fresh_cache(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets its own channel layer: a Redis layer belongs to the event loop that
+    first received on it, and browser tests serve websockets from a server thread's loop
+    ("Two event loops are trying to receive() on one channel layer at once!")."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _prove_covered_urls(request):
     """A test marked @covers_url must really request each URL it claims (tests/access.py)."""
     names = getattr(getattr(request, "function", None), "covers_urls", ())

@@ -162,6 +162,7 @@ def first_tenants_ids(callers, transactional_db):
             "shipment_public_id": shipment.public_id,
         }
         ids |= _billing_ids(shipment)
+        ids |= _workflow_ids(shipment)
     with tenant_context(other.pk):
         rival_key = api_key_issue(name="rival", scopes=["read", "write", "ingest", "finance"])
     from tenancy.models import User
@@ -178,6 +179,20 @@ def first_tenants_ids(callers, transactional_db):
         "key": {"Authorization": f"Bearer {rival_key.raw_key}"},
         "session": {"Cookie": cookies, "X-CSRFToken": CSRF_SECRET},
     }
+
+
+def _workflow_ids(shipment) -> dict:
+    from integrations.exceptions.models import ShipmentException
+    from integrations.workflow.models import Rule, Task
+
+    exception = ShipmentException.objects.create(
+        shipment=shipment, type="dark_shipment", severity="minor", details={}
+    )
+    rule = Rule.objects.create(
+        name="schema", trigger="milestone_reached", when={"milestone": "delivered"}, actions=[]
+    )
+    task = Task.objects.create(title="schema", shipment=shipment)
+    return {"exception_id": exception.public_id, "rule_id": rule.pk, "task_id": task.pk}
 
 
 def _billing_ids(shipment) -> dict:

@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from integrations.workflow.models import Task, Trigger
+from integrations.workflow.services import MAX_ACTIONS
+from tenancy.api.fields import AwareDateTimeField
 
 
 class TaskOut(serializers.Serializer[Any]):
@@ -44,7 +46,7 @@ class TaskIn(serializers.Serializer[Any]):
     exception = serializers.CharField(required=False, max_length=24)
     assignee_user = serializers.IntegerField(required=False, min_value=1, max_value=10**18 - 1)
     assignee_role = serializers.CharField(required=False, max_length=16)
-    due_at = serializers.DateTimeField(required=False)
+    due_at = AwareDateTimeField(required=False)
 
 
 class RuleOut(serializers.Serializer[Any]):
@@ -63,6 +65,10 @@ class RuleIn(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=120)
     is_active = serializers.BooleanField(required=False, default=True)
     trigger = serializers.ChoiceField(choices=Trigger.choices)
-    when = serializers.JSONField(required=False, default=dict)
-    filters = serializers.JSONField(required=False, default=dict)
-    actions = serializers.JSONField()
+    when = serializers.DictField(required=False, default=dict)
+    filters = serializers.DictField(required=False, default=dict)
+    # Each {"type", "config"}: the type a registered action, the config that action's own
+    # (validated by the registry, errors naming actions[i].config.<field>).
+    actions = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=MAX_ACTIONS
+    )

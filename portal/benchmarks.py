@@ -34,6 +34,7 @@ from integrations.benchmarks import Services, _free_port, _http_ok, _x12
 from integrations.models import Channel
 from integrations.services import integration_create, message_store
 from milestones.selectors import template_latest_version
+from shipments.benchmarks import SHIPMENT_COLUMNS
 from shipments.models import PUBLIC_ID_ALPHABET, Shipment
 from shipments.services import NewEvent, events_record, shipment_create, timelines_refresh
 from tenancy.context import tenant_context
@@ -191,29 +192,6 @@ MILESTONES = ("order_created", "picked_up", "departed", "arrived", "delivered")
 LIST_PATH = "/api/v1/shipments/?status=at_customs&mode=air"
 INGEST_MESSAGES, INGEST_PER_MESSAGE = 10, 40
 
-SHIPMENT_COLUMNS = (
-    "tenant_id",
-    "public_id",
-    "mode",
-    "service",
-    "carrier",
-    "shipper_name",
-    "consignee_name",
-    "origin_locode",
-    "origin_address",
-    "destination_locode",
-    "destination_address",
-    "template_version_id",
-    "booked_at",
-    "created_at",
-    "updated_at",
-    "status",
-    "current_stage",
-    "next_milestone",
-    "progress_percent",
-    "is_late",
-    "timeline",
-)
 EVENT_COLUMNS = (
     "tenant_id",
     "shipment_id",

@@ -20,6 +20,31 @@ from shipments.selectors import shipment_timeline
 from shipments.services import timelines_refresh
 from tenancy.context import tenant_context
 
+# The columns the scale and sweep benchmarks COPY into shipments (the rest keep defaults).
+SHIPMENT_COLUMNS = (
+    "tenant_id",
+    "public_id",
+    "mode",
+    "service",
+    "carrier",
+    "shipper_name",
+    "consignee_name",
+    "origin_locode",
+    "origin_address",
+    "destination_locode",
+    "destination_address",
+    "template_version_id",
+    "booked_at",
+    "created_at",
+    "updated_at",
+    "status",
+    "current_stage",
+    "next_milestone",
+    "progress_percent",
+    "is_late",
+    "timeline",
+)
+
 
 def bench_timeline(tenant, *, shipments: int = 400) -> dict:
     """Time the engine alone, then seed shipments with events and time a bulk refresh and

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from integrations.exceptions import detection
 from milestones.selectors import template_latest_version
+from shipments.benchmarks import SHIPMENT_COLUMNS
 from shipments.models import PUBLIC_ID_ALPHABET
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
@@ -46,29 +47,6 @@ CODES = (
     "delivered",
     "proof_of_delivery",
     "warehouse_received",
-)
-SHIPMENT_COLUMNS = (
-    "tenant_id",
-    "public_id",
-    "mode",
-    "service",
-    "carrier",
-    "shipper_name",
-    "consignee_name",
-    "origin_locode",
-    "origin_address",
-    "destination_locode",
-    "destination_address",
-    "template_version_id",
-    "booked_at",
-    "created_at",
-    "updated_at",
-    "status",
-    "current_stage",
-    "next_milestone",
-    "progress_percent",
-    "is_late",
-    "timeline",
 )
 DEADLINE_COLUMNS = (
     "tenant_id",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: bootstrap, migrate, seed demo data, then run web (uvicorn, HTTP + websockets),
-# the Celery workers (bulk and interactive) and Celery beat. Output goes to .local/logs/<name>.log and, prefixed, to the
-# terminal. A worker or beat that exits (a crash, a lost broker it gave up on) is started again
-# by scripts/supervise.sh. Ctrl-C (or the web server dying) stops everything, including the
-# project-local PostgreSQL/Redis that this script started.
+# the Celery workers (bulk and interactive) and Celery beat. Output goes to
+# .local/logs/<name>.log and, prefixed, to the terminal. A worker or beat that exits (a crash,
+# a lost broker it gave up on) is started again by scripts/supervise.sh. Ctrl-C (or the web
+# server dying) stops everything, including the project-local PostgreSQL/Redis that this
+# script started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

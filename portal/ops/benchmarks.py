@@ -1,7 +1,8 @@
 """``push``: from an event accepted over HTTP to the websocket message at the dashboards.
 
-Set-up, as deployed: gunicorn (the events API) and a Celery worker (integrations.benchmarks
-.Services), uvicorn serving config.asgi (the websockets), Redis as channel layer. ``clients``
+Set-up, as deployed: gunicorn (the events API) and the Celery workers, bulk and interactive
+(integrations.benchmarks.Services), uvicorn serving config.asgi (the websockets), Redis as
+channel layer. ``clients``
 websocket clients (default 200) log in as ops users of four tenants and follow their tenant's
 ops group (/ws/ops/). A sample posts one event for one shipment to
 /api/v1/shipments/<id>/events/ and times, for every client of that tenant, the arrival of the
@@ -13,7 +14,8 @@ send), the ASGI server fans it out.
 events per second (default 1,000) into the first tenant through /api/v1/events/ (batches of
 100 events on 200 other shipments); the rate reached is reported as ``load_eps``.
 ``floor``: a bare channel-layer ``group_send`` to a group with one websocket client, through
-the same server, in the same run.
+the same server, in the same run. ``stages_idle`` / ``stages_loaded``: where the samples'
+time went, from the stored message's own timestamps (``_stages``).
 """
 
 from __future__ import annotations

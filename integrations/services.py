@@ -26,7 +26,7 @@ from integrations.models import (
     MessageStatus,
     new_integration_secret,
 )
-from integrations.tasks import process_message
+from integrations.tasks import message_enqueue
 from tenancy.audit import audit_record
 from tenancy.errors import DomainError
 from tenancy.models import ApiKey, User
@@ -186,7 +186,7 @@ def integration_set_overrides(
 
 
 def _enqueue(message: InboundMessage) -> None:
-    tenant_id, message_id = message.tenant_id, message.pk
+    tenant_id, message_id, interactive = message.tenant_id, message.pk, message.interactive
 
     def publish() -> None:
         # One attempt, bounded by the broker's connect/socket timeouts (config/settings.py),
@@ -195,8 +195,10 @@ def _enqueue(message: InboundMessage) -> None:
         # max_retries=0 rather than retry=False: a retried publish elsewhere in the process
         # leaves its policy on the pooled connection, and retry=False then waits it out.
         try:
-            process_message.apply_async(
-                kwargs={"tenant_id": tenant_id, "message_id": message_id},
+            message_enqueue(
+                tenant_id=tenant_id,
+                message_id=message_id,
+                interactive=interactive,
                 retry_policy={"max_retries": 0},
             )
         except BrokerUnavailable as error:
@@ -216,8 +218,12 @@ def message_store(
     declared_size: int | None = None,
     limit: int | None = None,
     sent_by_key: ApiKey | None = None,
+    interactive: bool = False,
 ) -> InboundMessage:
     """Store the raw bytes (with checksum) now; processing is enqueued after commit.
+
+    ``interactive``: someone waits to see the result (one shipment's events, a scan); it is
+    processed on the interactive queue, alone (integrations.tasks).
 
     Oversized bodies raise IngestError(413) after recording a dead message (first ``limit``
     bytes kept) so the rejection is visible to ops: the caller must not roll it back.
@@ -258,6 +264,7 @@ def message_store(
             format_hint="" if format_hint == "auto" else format_hint,
             status=MessageStatus.RECEIVED,
             sent_by_key=sent_by_key,
+            interactive=interactive,
         )
         _enqueue(message)
     return message

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations import selectors as ingest_selectors
@@ -45,13 +46,13 @@ from tenancy.models import ADMIN_ONLY, STAFF, Role
 
 # Sections of the settings sub-navigation: (url name, label, roles that may open it).
 SECTIONS = (
-    ("ops-settings", "Overview and API keys", ADMIN_ONLY),
-    ("ops-settings-templates", "Milestone templates", STAFF),
-    ("ops-settings-rules", "Rules", STAFF),
-    ("ops-settings-notifications", "Notifications", STAFF),
-    ("ops-settings-users", "Users and roles", ADMIN_ONLY),
-    ("ops-settings-webhooks", "Webhooks", STAFF),
-    ("ops-settings-branding", "Branding", ADMIN_ONLY),
+    ("ops-settings", _l("Overview and API keys"), ADMIN_ONLY),
+    ("ops-settings-templates", _l("Milestone templates"), STAFF),
+    ("ops-settings-rules", _l("Rules"), STAFF),
+    ("ops-settings-notifications", _l("Notifications"), STAFF),
+    ("ops-settings-users", _l("Users and roles"), ADMIN_ONLY),
+    ("ops-settings-webhooks", _l("Webhooks"), STAFF),
+    ("ops-settings-branding", _l("Branding"), ADMIN_ONLY),
 )
 
 
@@ -68,7 +69,7 @@ def _admin_only(request: HttpRequest) -> None:
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200):
     role = request.membership.role  # type: ignore[attr-defined]
     context = {
-        "sections": [(name, _(label)) for name, label, roles in SECTIONS if role in roles],
+        "sections": [(name, label) for name, label, roles in SECTIONS if role in roles],
         "can_admin": is_admin(request),
         **context,
     }

@@ -611,3 +611,14 @@ def test_branding_validation_logo_and_privacy(board, settings, tmp_path):
     other = Tenant.objects.get(pk=personas.other_tenant.pk)
     assert other.primary_colour != "#123456"
     assert personas.client("member").post(url, _branding()).status_code == 404
+
+
+@covers_url("set_language", "ops-settings-template-edit")
+def test_settings_pages_in_german(board):
+    client = board.personas.client("admin")
+    client.post(reverse("set_language"), {"language": "de", "next": "/ops/settings/"})
+    template = _template(board.personas.tenant)
+    body = client.get(reverse("ops-settings-template-edit", args=[template.pk])).content.decode()
+    assert "Prüfen und Vergleich zeigen" in body
+    assert "Als neue Version veröffentlichen" in body
+    assert "Regeln" in body  # the settings sub-navigation

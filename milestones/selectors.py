@@ -74,6 +74,27 @@ def _definition_values(definition: Any) -> dict[str, Any]:
     return values
 
 
+def _field_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+    """What differs; labels one locale at a time ("label.en"), so the change is readable."""
+    changes = []
+    for name in DIFF_FIELDS:
+        if old[name] == new[name]:
+            continue
+        if name == "labels":
+            for locale in sorted(set(old[name]) | set(new[name])):
+                if old[name].get(locale) != new[name].get(locale):
+                    changes.append(
+                        FieldChange(
+                            field=f"label.{locale}",
+                            old=old[name].get(locale),
+                            new=new[name].get(locale),
+                        )
+                    )
+        else:
+            changes.append(FieldChange(field=name, old=old[name], new=new[name]))
+    return changes
+
+
 def definitions_diff(old: Iterable[Any], new: Iterable[Any]) -> list[MilestoneChange]:
     """Milestone-by-milestone difference of two lists of definitions (model rows or unsaved
     ones), in the new order, removed milestones last. Works for a version and a draft alike."""
@@ -84,11 +105,7 @@ def definitions_diff(old: Iterable[Any], new: Iterable[Any]) -> list[MilestoneCh
         if code not in before:
             changes.append(MilestoneChange(code=code, change="added"))
             continue
-        fields = tuple(
-            FieldChange(field=name, old=before[code][name], new=values[name])
-            for name in DIFF_FIELDS
-            if before[code][name] != values[name]
-        )
+        fields = tuple(_field_changes(before[code], values))
         changes.append(
             MilestoneChange(code=code, change="changed" if fields else "same", fields=fields)
         )

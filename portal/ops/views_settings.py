@@ -56,6 +56,11 @@ SECTIONS = (
 )
 
 
+# A refused form is answered with the page again, its errors in place, as 200 (Django's form
+# convention): a 4xx document would log a console error in every browser for a typing slip.
+REFUSED = 200
+
+
 def is_admin(request: HttpRequest) -> bool:
     return request.membership.role == Role.ADMIN  # type: ignore[attr-defined]
 
@@ -201,9 +206,9 @@ def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
                 )
             except milestone_services.TemplateInvalid as error:
                 _attach_template_error(formset, error)
-                status = 400
+                status = REFUSED
         else:
-            status = 400
+            status = REFUSED
     else:
         formset = forms.MilestoneFormSet(initial=_formset_initial(current), prefix="m")
         note = forms.TemplateNoteForm()
@@ -281,7 +286,7 @@ def _rule_form_page(
 def _rule_save(request: HttpRequest, rule: Any) -> HttpResponse:
     form = forms.RuleForm(request.POST)
     if not form.is_valid():
-        return _rule_form_page(request, form, rule, status=400)
+        return _rule_form_page(request, form, rule, status=REFUSED)
     data = form.cleaned_data
     try:
         saved = workflow_services.rule_save(
@@ -296,7 +301,7 @@ def _rule_save(request: HttpRequest, rule: Any) -> HttpResponse:
         )
     except DomainError as error:
         forms.attach_error(form, error, forms.RULE_ERROR_FIELDS)
-        return _rule_form_page(request, form, rule, status=400)
+        return _rule_form_page(request, form, rule, status=REFUSED)
     messages.success(request, _("Rule %(name)s saved.") % {"name": saved.name})
     return redirect("ops-settings-rules")
 
@@ -439,7 +444,7 @@ def notification_template_save(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Notification template %(t)s saved.") % {"t": saved})
             return redirect("ops-settings-notifications")
-    return _notifications_page(request, template_form=form, status=400)
+    return _notifications_page(request, template_form=form, status=REFUSED)
 
 
 @require_POST
@@ -481,7 +486,7 @@ def preference_save(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Notification preferences saved."))
             return redirect("ops-settings-notifications")
-    return _notifications_page(request, preference_form=form, status=400)
+    return _notifications_page(request, preference_form=form, status=REFUSED)
 
 
 # --- users and roles ------------------------------------------------------------------------------
@@ -531,7 +536,7 @@ def users(request: HttpRequest) -> HttpResponse:
                 % {"email": membership.user.email, "role": membership.get_role_display()},
             )
             return redirect("ops-settings-users")
-    return _users_page(request, form, status=400)
+    return _users_page(request, form, status=REFUSED)
 
 
 @require_POST
@@ -562,7 +567,7 @@ def user_update(request: HttpRequest, membership_id: int) -> HttpResponse:
                 "roles": Role.choices,
                 "row_error": (membership.pk, error.message),
             },
-            status=400,
+            status=REFUSED,
         )
     messages.success(request, _("%(email)s updated.") % {"email": membership.user.email})
     return redirect("ops-settings-users")
@@ -647,7 +652,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
         else:
             # The signing secret is shown in this answer only (never in a cookie or a log).
             return _webhook_page(request, created, secret=created.secret, status=201)
-    return _webhooks_page(request, form, status=400)
+    return _webhooks_page(request, form, status=REFUSED)
 
 
 @require_http_methods(["GET", "POST"])
@@ -667,7 +672,7 @@ def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Webhook saved."))
             return redirect("ops-settings-webhook", webhook_id=subscription.pk)
-    return _webhook_page(request, subscription, form, status=400)
+    return _webhook_page(request, subscription, form, status=REFUSED)
 
 
 @require_POST
@@ -738,7 +743,7 @@ def branding(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Branding saved."))
                 return redirect("ops-settings-branding")
-        status = 400
+        status = REFUSED
     else:
         initial = {name: getattr(tenant, name) for name in TENANT_FIELDS}
         initial |= {name: getattr(portal, name) for name in PORTAL_FIELDS}

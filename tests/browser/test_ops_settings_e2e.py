@@ -123,6 +123,9 @@ def test_settings_editors_in_the_browser(ops_page: Page, server, browser_persona
     ):
         page.goto(path)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "ops-settings-branding.png"), full_page=True)
+    page.goto("/ops/settings/rules/")
+    page.screenshot(path=str(SCREENSHOTS / "ops-settings-rules.png"), full_page=False)
     page.goto("/ops/settings/users/")
     page.screenshot(path=str(SCREENSHOTS / "ops-settings-users.png"), full_page=False)
-    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.console_errors == [], page.console_errors  # type: ignore[attr-defined]

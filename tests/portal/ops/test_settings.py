@@ -17,6 +17,7 @@ from integrations.workflow.models import Rule
 from integrations.workflow.services import rule_save
 from milestones.models import MilestoneTemplate, TemplateVersion
 from portal.ops.forms_settings import MilestoneRowForm
+from portal.ops.views_settings import REFUSED
 from portal.tracking.models import PortalSettings
 from tenancy.context import tenant_context
 from tenancy.models import AuditLog, Membership, Role, Tenant, User
@@ -163,7 +164,7 @@ def test_template_errors_are_shown_on_the_row_at_fault(board):
     data = _draft(template, delivered={"planned_anchor": "teleported", "planned_offset_hours": "2"})
     data["action"] = "publish"
     response = admin.post(url, data)
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     body = response.content.decode()
     codes = re.findall(r'name="m-(\d+)-code"[^>]*value="([^"]+)"', body)
     index = next(int(i) for i, code in codes if code == "delivered")
@@ -241,7 +242,7 @@ def test_rules_create_edit_toggle_delete_with_errors_in_place(board):
         "actions": '[{"type": "set_tag", "config": {"tag": "Bad Tag"}}]',
     }
     response = admin.post(reverse("ops-settings-rule-new"), bad)
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     body = response.content.decode()
     when_field = _invalid_field(body, "When")
     assert when_field and "Whole minutes from 1 to 43200." in when_field
@@ -315,7 +316,7 @@ def test_notification_templates_and_preferences(board):
         "body": "Hallo {{ nobody_knows }}",
     }
     response = admin.post(reverse("ops-settings-notification-template"), form)
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     body_field = _invalid_field(response.content.decode(), "Body")
     assert body_field and "nobody_knows" in body_field
     form["body"] = "Ihre Sendung {{ tracking_number }} ist da."
@@ -350,7 +351,7 @@ def test_notification_templates_and_preferences(board):
     account = personas.customer_account
     preference = {"customer_account": str(account.pk), "sms_enabled": "on", "in_app_enabled": "on"}
     response = member.post(reverse("ops-settings-preference"), preference)
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     phone = _invalid_field(response.content.decode(), "Phone")
     assert phone and "SMS needs a phone number." in phone
     preference["phone"] = "+4915112345678"
@@ -361,10 +362,10 @@ def test_notification_templates_and_preferences(board):
     edit = member.get(reverse("ops-settings-notifications") + f"?account={account.pk}")
     assert 'value="+4915112345678"' in edit.content.decode()
     # another tenant's customer account is not a choice
-    assert (
-        personas.client("outsider").post(reverse("ops-settings-preference"), preference).status_code
-        == 400
-    )
+    refused = personas.client("outsider").post(reverse("ops-settings-preference"), preference)
+    assert "Select a valid choice" in _invalid_field(refused, "Customer account")
+    with tenant_context(personas.other_tenant.pk):
+        assert not NotificationPreference.objects.exists()
 
     assert (
         admin.post(
@@ -385,7 +386,7 @@ def test_users_invite_change_role_deactivate(board):
     assert "sales@acme.test" in page and "admin@rival.test" not in page
 
     response = admin.post(url, {"email": "not-an-email", "role": "ops"})
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     email = _invalid_field(response.content.decode(), "Email")
     assert email and "Enter a valid email address." in email
     response = admin.post(url, {"email": "new@acme.test", "role": "customer"})
@@ -419,7 +420,7 @@ def test_users_invite_change_role_deactivate(board):
     response = admin.post(
         reverse("ops-settings-user", args=[me.pk]), {"role": "ops", "is_active": "on"}
     )
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     row = re.search(
         rf'action="{reverse("ops-settings-user", args=[me.pk])}".*?</form>',
         response.content.decode(),
@@ -477,11 +478,11 @@ def test_webhooks_create_secret_once_edit_test_log_delete(board, webhook_of_othe
     response = member.post(
         url, {"url": "http://localhost/hook", "event_types": ["shipment.created"]}
     )
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     field = _invalid_field(response.content.decode(), "URL")
     assert field and field.count("<li>") == 1
     response = member.post(url, {"url": "https://partner.example/hook", "is_active": "on"})
-    assert "field-errors" in response.content.decode() and response.status_code == 400
+    assert "field-errors" in response.content.decode() and response.status_code == REFUSED
 
     created = member.post(
         url,
@@ -579,7 +580,7 @@ def test_branding_validation_logo_and_privacy(board, settings, tmp_path):
     url = reverse("ops-settings-branding")
 
     response = admin.post(url, _branding(primary_colour="blue", timezone="Mars/Olympus"))
-    assert response.status_code == 400
+    assert response.status_code == REFUSED
     body = response.content.decode()
     colour = _invalid_field(body, "Primary colour")
     assert colour and "Use a hex colour like #0b5fff." in colour

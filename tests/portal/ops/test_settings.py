@@ -413,6 +413,8 @@ def test_users_invite_change_role_deactivate(board):
         invited.refresh_from_db()
         assert invited.role == Role.OPS and not invited.is_active
         assert AuditLog.objects.filter(action="member.update", target_id=str(invited.pk)).exists()
+    # a deactivated member no longer gets into the dashboard
+    assert personas.client(invited.user).get(reverse("ops-shipments")).status_code != 200
 
     # the last active admin cannot be demoted: the error is shown on that member's row
     with tenant_context(personas.tenant.pk):

@@ -106,3 +106,12 @@ def api_key_list() -> QuerySet[ApiKey]:
 
 def audit_log_for(*, target_type: str, target_id: str) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(target_type=target_type, target_id=str(target_id))
+
+
+def member_list() -> QuerySet[Membership]:
+    """The current tenant's memberships with their users (RLS: never another tenant's)."""
+    return Membership.objects.select_related("user").order_by("role", "user__email")
+
+
+def customer_account_list() -> QuerySet[CustomerAccount]:
+    return CustomerAccount.objects.order_by("name")

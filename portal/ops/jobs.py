@@ -1,7 +1,8 @@
 """Long operations of the dashboard besides the import (portal/ops/import_work.py): bulk replay
-of dead-lettered messages and the export of the shipment list, each an ``OpsJob`` run by the
-Celery task ``ops.job_run`` (portal/ops/tasks.py) and followed by the page (htmx polling of
-``done`` of ``total``).
+of dead-lettered messages and the export of the shipment list, each an ``OpsJob`` started by
+portal/ops/services.py (``replay_start``, ``export_start``), run by the Celery task
+``ops.job_run`` (portal/ops/tasks.py) through ``job_run`` here, and followed by the page
+(htmx polling of ``done`` of ``total``).
 
 Both run in slices, one transaction each, so progress is committed as it goes and a worker
 that dies mid-way resumes: a replay at ``done`` (its messages were fixed when it started), an
@@ -26,16 +27,15 @@ from django.utils import timezone
 
 from billing.exports import CSV_TYPE, XLSX_TYPE, Table, to_csv, to_xlsx
 from integrations import services as integration_services
-from integrations.models import DeadLetter, Integration
+from integrations.models import DeadLetter
 from portal.ops import selectors
 from portal.ops.models import JobKind, JobStatus, OpsJob
 from shipments.models import Shipment
 from shipments.zones import zone_named
 from tenancy.api.pagination import Keyset
-from tenancy.audit import audit_record
-from tenancy.context import current_tenant_id, tenant_context
-from tenancy.errors import Conflict, DomainError
-from tenancy.models import Tenant, User
+from tenancy.context import tenant_context
+from tenancy.errors import Conflict
+from tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -60,94 +60,6 @@ EXPORT_HEADERS = (
     "Next milestone",
     "Tags",
 )
-
-
-# --- starting ---------------------------------------------------------------------------------
-
-
-def _enqueue(job: OpsJob) -> None:
-    from portal.ops import tasks  # tasks imports this module
-
-    tenant_id, job_id = job.tenant_id, job.pk
-
-    def publish() -> None:
-        tasks.job_run.delay(tenant_id=tenant_id, job_id=job_id)
-
-    transaction.on_commit(publish, robust=True)
-
-
-@transaction.atomic
-def replay_start(
-    *, actor: User, integration: Integration | None = None, message_ids: list[int] | None = None
-) -> OpsJob:
-    """A bulk replay of the open dead letters (of one integration, or all), or of the given
-    messages (an integration's held and dead-lettered ones after its code table changed)."""
-    if message_ids is None:
-        letters = DeadLetter.objects.filter(resolved_at__isnull=True).exclude(stage="intake")
-        if integration is not None:
-            letters = letters.filter(message__integration=integration)
-        message_ids = sorted(set(letters.values_list("message_id", flat=True)))
-    if not message_ids:
-        raise DomainError("Nothing to replay: no open dead letters.", code="nothing_to_replay")
-    label = f"Replay: {integration.name}" if integration else "Replay: all dead letters"
-    job = OpsJob(
-        kind=JobKind.REPLAY,
-        created_by=actor,
-        label=label[:200],
-        params={
-            "message_ids": sorted(message_ids),
-            "integration_id": integration.pk if integration else None,
-        },
-        total=len(message_ids),
-        result={"replayed": 0, "resolved": 0, "still_failing": [], "failed": []},
-    )
-    job.tenant_id = current_tenant_id()
-    job.save()
-    audit_record(
-        action="ops_job.replay",
-        target_type="integration",
-        target_id=integration.pk if integration else "*",
-        actor=actor,
-        changes={"job": job.pk, "messages": len(message_ids)},
-    )
-    _enqueue(job)
-    return job
-
-
-@transaction.atomic
-def export_start(*, actor: User, query: str, fmt: str) -> OpsJob:
-    """An export of the shipment list with the filters of ``query`` (the list's query
-    string) as CSV or XLSX."""
-    if fmt not in FORMATS:
-        raise DomainError("Export as csv or xlsx.", code="invalid_format", field="format")
-    params = QueryDict(query, mutable=True)
-    for name in ("cursor", "limit"):
-        params.pop(name, None)
-    shipments, _keyset = _export_queryset(params.urlencode())
-    count = shipments.count()
-    total = min(count, MAX_EXPORT_ROWS)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    job = OpsJob(
-        kind=JobKind.EXPORT,
-        created_by=actor,
-        label=f"Export of the shipment list ({fmt.upper()})",
-        params={"query": params.urlencode(), "format": fmt},
-        total=total,
-        file_name=f"shipments-{stamp}.{fmt}",
-        file_type=CSV_TYPE if fmt == "csv" else XLSX_TYPE,
-        result={"rows": 0, "matched": count, "capped": count > MAX_EXPORT_ROWS},
-    )
-    job.tenant_id = current_tenant_id()
-    job.save()
-    audit_record(
-        action="ops_job.export",
-        target_type="shipment",
-        target_id="*",
-        actor=actor,
-        changes={"job": job.pk, "query": job.params["query"], "format": fmt, "rows": total},
-    )
-    _enqueue(job)
-    return job
 
 
 # --- running (the Celery task's body) -------------------------------------------------------
@@ -238,7 +150,7 @@ def _replay_slice(job: OpsJob, ids: list[int]) -> None:
     job.result = result
 
 
-def _export_queryset(query: str) -> tuple[QuerySet[Shipment], Keyset]:
+def export_queryset(query: str) -> tuple[QuerySet[Shipment], Keyset]:
     """The list's filtered shipments and its order, as /ops/ shows them for ``query``."""
     from portal.ops.forms import ListFilterForm
 
@@ -259,7 +171,7 @@ def _export_run(tenant_id: int, job_id: int, batch: int = EXPORT_BATCH) -> str:
     last: list[Any] | None = None
     while len(rows) < total:
         with tenant_context(tenant_id):
-            shipments, keyset = _export_queryset(query)
+            shipments, keyset = export_queryset(query)
             page = shipments.order_by(*keyset.fields)
             if last is not None:
                 page = keyset.after(page, last)
@@ -281,6 +193,10 @@ def _export_run(tenant_id: int, job_id: int, batch: int = EXPORT_BATCH) -> str:
         job.status, job.finished_at = JobStatus.DONE, timezone.now()
         job.save()
     return JobStatus.DONE
+
+
+def file_type(fmt: str) -> str:
+    return CSV_TYPE if fmt == "csv" else XLSX_TYPE
 
 
 def _local(value: Any) -> str:

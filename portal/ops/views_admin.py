@@ -21,7 +21,7 @@ from integrations.models import Integration
 from integrations.subscriptions import selectors as subscription_selectors
 from milestones.models import TemplateVersion
 from milestones.selectors import template_list
-from portal.ops import jobs, selectors
+from portal.ops import jobs, selectors, services
 from portal.ops.access import ops_view, user_of
 from portal.ops.models import JobKind
 from tenancy import services as tenancy_services
@@ -81,7 +81,7 @@ def integration_codes(request: HttpRequest, integration_id: int) -> HttpResponse
                 messages.success(request, _("Code table saved."))
                 ids = code_tables.replay_candidates(integration)
                 if action == "save_replay" and ids:
-                    job = jobs.replay_start(
+                    job = services.replay_start(
                         actor=user_of(request), integration=integration, message_ids=ids
                     )
                     return redirect("ops-job", job_id=job.pk)
@@ -128,7 +128,7 @@ def dead_letters_replay_all(request: HttpRequest) -> HttpResponse:
         except DomainError:
             raise Http404() from None
     try:
-        job = jobs.replay_start(actor=user_of(request), integration=integration)
+        job = services.replay_start(actor=user_of(request), integration=integration)
     except DomainError as error:
         messages.error(request, str(error))
         return redirect("ops-integrations")

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.ops import jobs
+from portal.ops import jobs, services
 from portal.ops.access import ops_view, user_of
 from portal.ops.models import JobKind, OpsJob
 from tenancy.errors import DomainError
@@ -29,7 +29,7 @@ def _job_or_404(request: HttpRequest, job_id: int) -> OpsJob:
 @ops_view(OFFICE)
 def export_start(request: HttpRequest) -> HttpResponse:
     try:
-        job = jobs.export_start(
+        job = services.export_start(
             actor=user_of(request),
             query=request.POST.get("query", "")[:2000],
             fmt=request.POST.get("format", "csv"),
@@ -44,7 +44,9 @@ def export_start(request: HttpRequest) -> HttpResponse:
 @ops_view(OFFICE)
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job_or_404(request, job_id)
-    return render(request, "ops/job_detail.html", {"job": job})
+    role = request.membership.role  # type: ignore[attr-defined]
+    recent = jobs.jobs_recent(kind=None if role in STAFF else JobKind.EXPORT, limit=10)
+    return render(request, "ops/job_detail.html", {"job": job, "recent": recent})
 
 
 @require_GET

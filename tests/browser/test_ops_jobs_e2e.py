@@ -43,16 +43,14 @@ def _in_thread(work) -> threading.Thread:
     return thread
 
 
-def _seed(tenant, out: dict) -> None:
+def _seed_messages(tenant) -> None:
+    """Four X12 messages, each with an unmapped code (ZZ): four dead letters."""
     with tenant_context(tenant.pk):
         templates_install_defaults()
     integration = IntegrationFactory(tenant=tenant, name="ABCD Freight", kind="x12")
     for n in range(4):
         ShipmentFactory(
-            tenant=tenant,
-            reference=f"PO-{8100 + n}",
-            carrier="DHL Freight" if n % 2 == 0 else "=cmd|' /C calc'!A0",
-            references=[("shipment_id", f"REF77{n}")],
+            tenant=tenant, reference=f"PO-810{n}", references=[("shipment_id", f"REF77{n}")]
         )
     with tenant_context(tenant.pk):
         for n in range(4):
@@ -61,6 +59,16 @@ def _seed(tenant, out: dict) -> None:
             )
             message = services.message_store(integration=integration, channel="upload", body=body)
             pipeline.process_messages([message.pk])
+
+
+def _seed_list(tenant, out: dict) -> None:
+    """Shipments of two carriers (one named like a spreadsheet formula) and two exceptions:
+    a critical one opened 3 h ago (SLA 1 h: overdue) and a minor one opened now (24 h)."""
+    with tenant_context(tenant.pk):
+        templates_install_defaults()
+    for n in range(4):
+        carrier = "DHL Freight" if n % 2 == 0 else "=cmd|' /C calc'!A0"
+        ShipmentFactory(tenant=tenant, reference=f"PO-810{n}", carrier=carrier)
     now = timezone.now()
     for n, (severity, opened) in enumerate(
         (("critical", now - timedelta(hours=3)), ("minor", now))
@@ -76,21 +84,12 @@ def _seed(tenant, out: dict) -> None:
             ).public_id
 
 
-@covers_url(
-    "ops-integrations",
-    "ops-integration-codes",
-    "ops-job",
-    "ops-job-progress",
-    "ops-export",
-    "ops-job-download",
-    "ops-exceptions",
-)
-def test_code_table_replay_and_export_show_progress_and_countdowns_tick(
+@covers_url("ops-integrations", "ops-integration-codes", "ops-job", "ops-job-progress")
+def test_code_table_preview_then_save_and_replay_shows_the_progress_bar_reach_done(
     ops_page: Page, server, browser_personas, monkeypatch
 ):
     tenant = browser_personas.tenant
-    seeded: dict = {}
-    _in_thread(lambda: _seed(tenant, seeded)).join()
+    _in_thread(lambda: _seed_messages(tenant)).join()
     queued: list[dict] = []
     monkeypatch.setattr(tasks.job_run, "delay", lambda **kwargs: queued.append(kwargs))
     # the replay pauses after its first slice until released: the page shows it half way
@@ -108,7 +107,7 @@ def test_code_table_replay_and_export_show_progress_and_countdowns_tick(
     _log_in(ops_page, "ops@acme.test")
     ops_page.goto("/ops/integrations/")
     ops_page.get_by_role("link", name="Code table").click()
-    ops_page.get_by_text("The format's own mapping").click()  # folded away at first
+    ops_page.locator("summary").click()  # the format's own mapping, folded at first
     expect(ops_page.locator("#format-defaults")).to_contain_text("AF")
     ops_page.get_by_role("button", name="Add row").click()
     ops_page.locator('input[name="code"]').last.fill("ZZ")
@@ -140,12 +139,32 @@ def test_code_table_replay_and_export_show_progress_and_countdowns_tick(
     expect(bar).to_have_attribute("value", "4")
     expect(ops_page.locator("#job-resolved")).to_have_text("4")
     ops_page.screenshot(path=str(SCREENSHOTS / "ops-replay-result.png"), full_page=True)
+    assert ops_page.console_errors == []  # type: ignore[attr-defined]
+
+    # the outsider (tenant B) gets a 404 for the job and the code table
+    ops_page.context.clear_cookies()
+    _log_in(ops_page, "admin@rival.test")
+    for url in (f"/ops/jobs/{job_id}/", f"/ops/jobs/{job_id}/progress/"):
+        response = ops_page.goto(url)
+        assert response is not None and response.status == 404
+
+
+@covers_url("ops-shipments", "ops-export", "ops-job", "ops-job-download", "ops-exceptions")
+def test_export_shows_its_download_and_sla_countdowns_tick(
+    ops_page: Page, server, browser_personas, monkeypatch
+):
+    tenant = browser_personas.tenant
+    seeded: dict = {}
+    _in_thread(lambda: _seed_list(tenant, seeded)).join()
+    queued: list[dict] = []
+    monkeypatch.setattr(tasks.job_run, "delay", lambda **kwargs: queued.append(kwargs))
+    _log_in(ops_page, "ops@acme.test")
 
     # the list, exported with its filters as XLSX
     ops_page.goto("/ops/?carrier=DHL+Freight")
     ops_page.locator("#export").get_by_role("button", name="XLSX").click()
     expect(ops_page.locator("h1")).to_have_text("Export of the shipment list")
-    export_id = queued[1]["job_id"]
+    export_id = queued[0]["job_id"]
     _in_thread(lambda: jobs.job_run(tenant_id=tenant.pk, job_id=export_id)).join(30)
     expect(ops_page.locator("#job-status")).to_have_text("Done", timeout=8000)
     expect(ops_page.locator("#job-bar")).to_have_attribute("value", "2")
@@ -158,7 +177,6 @@ def test_code_table_replay_and_export_show_progress_and_countdowns_tick(
 
     # the SLA countdowns tick in the browser and the overdue one is marked
     ops_page.goto("/ops/exceptions/")
-    # (the replay's new events may have opened exceptions of their own: look at ours)
     overdue = ops_page.locator(f'tr[data-id="{seeded["critical"]}"] .countdown')
     ticking = ops_page.locator(f'tr[data-id="{seeded["minor"]}"] .countdown')
     expect(overdue).to_have_class(re.compile(r"\boverdue\b"))
@@ -182,9 +200,9 @@ def test_code_table_replay_and_export_show_progress_and_countdowns_tick(
     ops_page.screenshot(path=str(SCREENSHOTS / "ops-exceptions-sla.png"), full_page=True)
     assert ops_page.console_errors == []  # type: ignore[attr-defined]
 
-    # the outsider (tenant B) gets a 404 for the jobs and the code table
+    # the outsider (tenant B) gets a 404 for the export
     ops_page.context.clear_cookies()
     _log_in(ops_page, "admin@rival.test")
-    for url in (f"/ops/jobs/{job_id}/", f"/ops/jobs/{export_id}/download/"):
+    for url in (f"/ops/jobs/{export_id}/", f"/ops/jobs/{export_id}/download/"):
         response = ops_page.goto(url)
         assert response is not None and response.status == 404

@@ -224,3 +224,14 @@ def test_only_staff_edit_code_tables(x12, who):
     assert client.get(url).status_code in (302, 404)
     assert client.post(url, _rows(("ZZ", "arrived"), action="save")).status_code in (302, 404)
     assert _state(board.personas.tenant, integration.pk) == before
+
+
+def test_the_code_table_and_a_job_page_speak_german(x12):
+    board, integration, *_ = x12
+    client = board.personas.client("member")
+    client.post(reverse("set_language"), {"language": "de", "next": "/ops/"})
+    url = reverse("ops-integration-codes", args=[integration.pk])
+    page = client.get(url).content.decode()
+    assert "Codetabelle" in page and "Wiederholung vorab ansehen" in page
+    body = client.post(url, _rows(("ZZ", "arrived"))).content.decode()
+    assert "Jetzt angenommen" in body and "Speichern und 2 Nachrichten wiederholen" in body

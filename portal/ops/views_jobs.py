@@ -45,7 +45,8 @@ def export_start(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job_or_404(request, job_id)
     role = request.membership.role  # type: ignore[attr-defined]
-    recent = jobs.jobs_recent(kind=None if role in STAFF else JobKind.EXPORT, limit=10)
+    recent = jobs.jobs_recent(kind=None if role in STAFF else JobKind.EXPORT, limit=11)
+    recent = [j for j in recent if j.pk != job.pk][:10]  # this one is followed above
     return render(request, "ops/job_detail.html", {"job": job, "recent": recent})
 
 

@@ -188,6 +188,7 @@ def test_export_shows_its_download_and_sla_countdowns_tick(
     )
     groups = ops_page.locator("#exception-groups .countdown")
     expect(groups.first).to_have_attribute("data-ticked", "1")
+    ops_page.screenshot(path=str(SCREENSHOTS / "ops-exceptions-sla.png"), full_page=True)
     # a countdown under an hour shows seconds: make ours due in 90 s and watch it tick
     ticking.evaluate("el => el.setAttribute('data-due', String(Date.now() / 1000 + 90))")
     expect(ticking).to_have_text(re.compile(r"^due in 1 min \d\d s$"))
@@ -197,7 +198,6 @@ def test_export_shows_its_download_and_sla_countdowns_tick(
     ticking.evaluate("el => el.setAttribute('data-due', String(Date.now() / 1000 + 1))")
     expect(ticking).to_have_class(re.compile(r"\boverdue\b"), timeout=4000)
     expect(ticking).to_have_text(re.compile(r"^overdue 0 min \d\d s$"))
-    ops_page.screenshot(path=str(SCREENSHOTS / "ops-exceptions-sla.png"), full_page=True)
     assert ops_page.console_errors == []  # type: ignore[attr-defined]
 
     # the outsider (tenant B) gets a 404 for the export

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from portal.ops import views, views_admin, views_import, views_settings, views_work
+from portal.ops import (
+    views,
+    views_admin,
+    views_import,
+    views_jobs,
+    views_settings,
+    views_work,
+)
 from shipments.api.converters import register
 
 register()
@@ -49,6 +56,15 @@ urlpatterns = [
         views_admin.dead_letters_replay_all,
         name="ops-dead-letters-replay-all",
     ),
+    path(
+        "integrations/<int:integration_id>/codes/",
+        views_admin.integration_codes,
+        name="ops-integration-codes",
+    ),
+    path("export/", views_jobs.export_start, name="ops-export"),
+    path("jobs/<int:job_id>/", views_jobs.job_detail, name="ops-job"),
+    path("jobs/<int:job_id>/progress/", views_jobs.job_progress, name="ops-job-progress"),
+    path("jobs/<int:job_id>/download/", views_jobs.job_download, name="ops-job-download"),
     path("analytics/", views_admin.analytics, name="ops-analytics"),
     path("analytics/<slug:chart>.csv", views_admin.analytics_csv, name="ops-analytics-csv"),
     path("import/", views_import.import_home, name="ops-import"),

@@ -454,40 +454,57 @@ FROM exceptions_deadline d
 WHERE d.tenant_id = %(tenant)s AND d.due_at <= %(now)s
 """
 
+# Route deviation: each active shipment's latest position (the newer of its own and, on a
+# planned corridor, its vehicle's) against the legs of its newest corridor (the nearest leg
+# counts), else against its origin→destination great circle. milepost_segment_km (migration
+# exceptions 0003) is the distance from a point to a great-circle segment; a shipment without
+# coordinates for the line measures NULL and stays out.
 ROUTE_CONDITIONS = """
 SELECT id AS shipment_id, NULL::bigint AS integration_id, %(route)s AS type, '' AS milestone,
        CASE WHEN km >= %(route_critical)s THEN 'critical'
             WHEN km >= %(route_major)s THEN 'major' ELSE 'minor' END AS severity,
-       jsonb_build_object('km_off_route', round(km::numeric, 1)) AS details
+       jsonb_build_object('km_off_route', round(km::numeric, 1),
+                          'against', CASE WHEN corridor_id IS NULL THEN 'origin_destination'
+                                          ELSE 'planned_corridor' END) AS details
 FROM (
-    SELECT s.id, (
-        WITH g AS (SELECT radians(s.origin_lat) AS la1, radians(s.origin_lon) AS lo1,
-                          radians(s.destination_lat) AS la2, radians(s.destination_lon) AS lo2,
-                          radians(p.lat) AS la3, radians(p.lon) AS lo3),
-        a AS (SELECT *,
-            2 * asin(sqrt(least(1, sin((la3 - la1) / 2) ^ 2
-                + cos(la1) * cos(la3) * sin((lo3 - lo1) / 2) ^ 2))) AS d13,
-            2 * asin(sqrt(least(1, sin((la2 - la1) / 2) ^ 2
-                + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ^ 2))) AS d12,
-            2 * asin(sqrt(least(1, sin((la3 - la2) / 2) ^ 2
-                + cos(la2) * cos(la3) * sin((lo3 - lo2) / 2) ^ 2))) AS d23,
-            atan2(sin(lo3 - lo1) * cos(la3),
-                  cos(la1) * sin(la3) - sin(la1) * cos(la3) * cos(lo3 - lo1)) AS b13,
-            atan2(sin(lo2 - lo1) * cos(la2),
-                  cos(la1) * sin(la2) - sin(la1) * cos(la2) * cos(lo2 - lo1)) AS b12
-          FROM g),
-        x AS (SELECT *, asin(least(1, greatest(-1, sin(d13) * sin(b13 - b12)))) AS dxt FROM a)
-        SELECT 6371.0 * CASE
-            WHEN acos(least(1, greatest(-1, cos(d13) / greatest(cos(dxt), 1e-12)))) <= d12
-                 AND cos(b13 - b12) >= 0
-            THEN abs(dxt) ELSE least(d13, d23) END
-        FROM x
-    ) AS km
-    FROM integrations_latestposition p
-    JOIN shipments_shipment s ON s.id = p.shipment_id
-    WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment' AND s.status <> ALL(%(ended)s)
-      AND s.origin_lat IS NOT NULL AND s.origin_lon IS NOT NULL
-      AND s.destination_lat IS NOT NULL AND s.destination_lon IS NOT NULL
+    SELECT s.id, oc.corridor_id, CASE
+        WHEN oc.corridor_id IS NULL THEN milepost_segment_km(
+            s.origin_lat, s.origin_lon, s.destination_lat, s.destination_lon, pos.lat, pos.lon)
+        ELSE (SELECT min(milepost_segment_km(a.lat, a.lon, b.lat, b.lon, pos.lat, pos.lon))
+              FROM exceptions_corridorpoint a
+              JOIN exceptions_corridorpoint b
+                ON b.corridor_id = a.corridor_id AND b.sequence = a.sequence + 1
+               AND b.tenant_id = %(tenant)s
+              WHERE a.tenant_id = %(tenant)s AND a.corridor_id = oc.corridor_id)
+        END AS km
+    FROM (
+        SELECT p.shipment_id AS id FROM integrations_latestposition p
+        WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment'
+        UNION
+        SELECT cp.shipment_id FROM exceptions_corridorpoint cp
+        WHERE cp.tenant_id = %(tenant)s AND cp.shipment_id IS NOT NULL
+    ) ids
+    JOIN shipments_shipment s ON s.id = ids.id AND s.tenant_id = %(tenant)s
+    LEFT JOIN LATERAL (
+        -- A shipment on several corridors (a pickup run, then a delivery run) follows the
+        -- one planned last.
+        SELECT c.id AS corridor_id, c.vehicle_ref
+        FROM exceptions_corridorpoint cp
+        JOIN exceptions_plannedcorridor c ON c.id = cp.corridor_id AND c.tenant_id = %(tenant)s
+        WHERE cp.tenant_id = %(tenant)s AND cp.shipment_id = s.id
+        ORDER BY c.planned_at DESC, c.id DESC
+        LIMIT 1
+    ) oc ON TRUE
+    CROSS JOIN LATERAL (
+        SELECT p.lat, p.lon FROM integrations_latestposition p
+        WHERE p.tenant_id = %(tenant)s
+          AND ((p.subject_kind = 'shipment' AND p.subject = s.id::text)
+               OR (p.subject_kind = 'vehicle' AND p.subject = oc.vehicle_ref
+                   AND oc.vehicle_ref <> ''))
+        ORDER BY p.at DESC
+        LIMIT 1
+    ) pos
+    WHERE s.status <> ALL(%(ended)s)
 ) AS off
 WHERE km > %(route_after)s
 """

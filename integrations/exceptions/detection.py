@@ -361,7 +361,8 @@ def _apply(
         rows = cursor.fetchall()
         if bulk:
             cursor.execute(
-                "SELECT set_config('enable_nestloop', 'on', true), set_config('work_mem', %s, true)",
+                "SELECT set_config('enable_nestloop', 'on', true),"
+                " set_config('work_mem', %s, true)",
                 [work_mem],
             )
     changes = [Change(*row) for row in rows if row[0] != "promised"]

@@ -297,7 +297,20 @@ class ApiKeyCustomerAccount(TenantOwned):
 class AuditLog(TenantOwned):
     """Who changed what, when. Written by services; nothing updates or deletes its rows."""
 
-    at = models.DateTimeField(default=now, db_index=True)
+    # Written in bulk (the exception sweep audits every exception it opens, updates or
+    # resolves): no database foreign key to the tenant, whose deferred check ran once per row
+    # at commit (row-level security pins every row to the transaction's tenant; Django still
+    # cascades a tenant's delete), and no index of its own on the tenant or the time: the two
+    # (tenant, …) indexes below serve both.
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        editable=False,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    at = models.DateTimeField(default=now)
     actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=64)
@@ -308,7 +321,10 @@ class AuditLog(TenantOwned):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["tenant", "target_type", "target_id", "-at"])]
+        indexes = [
+            models.Index(fields=["tenant", "target_type", "target_id", "-at"]),
+            models.Index(fields=["tenant", "-at"], name="auditlog_recent_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}:{self.target_id}"

@@ -5,6 +5,7 @@ another tenant's admin gets 404 for it. Screenshots for the README."""
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -109,7 +110,8 @@ def test_export_progress_and_download(
         ops_page.locator("#export-download").click()
     download = download_info.value
     assert download.suggested_filename == f"charges-{job_id}.xlsx"
-    sheet = load_workbook(download.path())["Charges"]
+    # (the saved download has no extension, which openpyxl insists on: read the bytes)
+    sheet = load_workbook(io.BytesIO(download.path().read_bytes()))["Charges"]
     header = [c.value for c in sheet[1]]
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 14
@@ -121,6 +123,7 @@ def test_export_progress_and_download(
     # The list on /finance/ links it.
     ops_page.goto("/finance/?period=2026-03")
     expect(ops_page.locator("#export-jobs")).to_contain_text(f"charges-{job_id}.xlsx")
+    ops_page.screenshot(path=str(SCREENSHOTS / "finance-home-exports.png"), full_page=True)
     assert ops_page.console_errors == []  # type: ignore[attr-defined]
 
     # The other tenant's admin: 404 for the job and its file.

@@ -3,16 +3,26 @@
 Set-based per batch, whatever its size (ingestion runs batches of thousands of shipments):
 
 * the tenant has no active charge rule: one query, nothing else;
-* otherwise three for new charges: the rules (with the tenant), the shipments with the
-  actuals the rules need and whether they were charged before (one query, with their
-  measures when a rule needs them), one bulk INSERT; plus, only when some shipment was
-  charged before, its live charges and one UPDATE marking the reversed ones.
+* otherwise: the rules (with the tenant), then **one query for the shipments that need
+  charging** — those where a rule's milestone is actual and its charge does not exist yet
+  (or no longer matches: another time, another rate), or that hold a live charge a rule may
+  have to credit — with the actuals the rules need (and their measures when a rule needs
+  them), then one COPY and one ``INSERT … ON CONFLICT DO NOTHING``; plus, only when some of
+  them were charged before, their live charges and one UPDATE marking the reversed ones.
+  A batch whose shipments were all charged already, or reached no rule's milestone (most
+  batches after the delivery, replays, re-ingestion), stops after the one query.
 
 For each shipment and rule the charges that should exist are computed (billing.rating) and
 compared with the live ones, keyed by period: a missing one is created; one no longer due
 (the milestone was voided) gets a credit line; one whose amount or time changed (a
 correction) gets a credit line and a re-issued charge. Replays and re-ingestion compute the
-same charges, so nothing is written twice (and ``charge_live_uniq`` holds under races).
+same charges, so nothing is written twice: the unique idempotency key and
+``charge_live_uniq`` hold under races too, where ``ON CONFLICT DO NOTHING`` skips the row
+another transaction wrote first.
+
+The shipments the query leaves out are exactly those the evaluation would leave unchanged
+(``SETTLED_SQL``); ``charges_evaluate(..., only_due=False)`` evaluates every shipment given,
+and tests/billing/test_charging.py shows the two agree.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from django.utils import timezone
 
 from billing import rating
 from billing.models import (
+    Basis,
     Charge,
     ChargeKind,
     ChargeLine,
@@ -55,7 +66,7 @@ SELECT s.id, s.mode, s.service, s.carrier, s.customer_account_id, s.origin_locod
        COALESCE((
            SELECT jsonb_object_agg(r->>'code', r->'actual')
            FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) AS r
-           WHERE r->>'code' = ANY(%s) AND jsonb_typeof(r->'actual') = 'object'
+           WHERE r->>'code' = ANY(%(codes)s) AND jsonb_typeof(r->'actual') = 'object'
        ), '{{}}'::jsonb)::text,
        EXISTS (SELECT 1 FROM billing_charge AS c
                WHERE c.tenant_id = s.tenant_id AND c.shipment_id = s.id
@@ -63,14 +74,46 @@ SELECT s.id, s.mode, s.service, s.carrier, s.customer_account_id, s.origin_locod
        {measures}
 FROM shipments_shipment AS s
 {join}
-WHERE s.tenant_id = %s AND s.id = ANY(%s)
+WHERE s.tenant_id = %(tenant)s AND s.id = ANY(%(ids)s)
+{due}
 """
-# Only rules per kg, container or stop need the measures (and their two counts per row).
-FACTS_WITH_MEASURES = FACTS_SQL.format(
-    measures=MEASURE_COLUMNS,
-    join="LEFT JOIN billing_shipmentmeasure AS m ON m.shipment_id = s.id",
-)
-FACTS_WITHOUT_MEASURES = FACTS_SQL.format(measures=NO_MEASURES, join="")
+# The shipments some rule has work for (see the module docstring). A rule is settled for a
+# shipment when its milestone is not actual and it holds no live charge (nothing due, nothing
+# to credit), or when it is a once-per-shipment milestone rule (``settles``: basis shipment,
+# quantity 1) whose live charge has the actual's time and the line's rate (what the
+# evaluation would compute again). Every other case (dwell days, kg/container/stop
+# quantities, a voided or moved milestone, a changed rate) goes to the evaluation.
+DUE_SQL = """
+  AND EXISTS (
+      SELECT 1
+      FROM unnest(%(rule_ids)s::bigint[], %(milestones)s::text[], %(settles)s::boolean[],
+                  %(amounts)s::numeric[]) AS rule(id, milestone, settles, amount)
+      LEFT JOIN LATERAL (
+          SELECT (r->'actual'->>'at')::timestamptz AS at
+          FROM jsonb_array_elements(COALESCE(s.timeline->'rows', '[]'::jsonb)) AS r
+          WHERE r->>'code' = rule.milestone AND jsonb_typeof(r->'actual') = 'object'
+          LIMIT 1
+      ) AS actual ON true
+      LEFT JOIN LATERAL (
+          SELECT c.accrued_at, c.unit_amount FROM billing_charge AS c
+          WHERE c.tenant_id = s.tenant_id AND c.shipment_id = s.id AND c.rule_id = rule.id
+            AND c.kind = 'charge' AND NOT c.is_reversed
+          LIMIT 1
+      ) AS live ON true
+      WHERE (actual.at IS NOT NULL OR live.accrued_at IS NOT NULL)
+        AND NOT (rule.settles AND live.accrued_at IS NOT DISTINCT FROM actual.at
+                 AND live.unit_amount = rule.amount)
+  )"""
+
+
+def _facts_sql(*, measured: bool, only_due: bool) -> str:
+    return FACTS_SQL.format(
+        measures=MEASURE_COLUMNS if measured else NO_MEASURES,
+        join="LEFT JOIN billing_shipmentmeasure AS m ON m.shipment_id = s.id" if measured else "",
+        due=DUE_SQL if only_due else "",
+    )
+
+
 MEASURED = frozenset({"kg", "container", "stop"})
 
 
@@ -117,8 +160,10 @@ def charges_evaluate(
     shipment_ids: Sequence[int],
     rules: list[ChargeRule] | None = None,
     now: datetime | None = None,
+    only_due: bool = True,
 ) -> list[int]:
-    """Bring the charges of these shipments in line with their timelines; the new rows' ids."""
+    """Bring the charges of these shipments in line with their timelines; the new rows' ids.
+    ``only_due=False`` evaluates every shipment, settled or not (same result, slower)."""
     rules = active_rules() if rules is None else rules
     if not rules or not shipment_ids:
         return []
@@ -127,8 +172,9 @@ def charges_evaluate(
     tenant_zone = ZoneInfo(rules[0].tenant.timezone)
     codes = sorted({c for r in rules for c in (r.milestone, r.end_milestone) if c})
     ids = sorted(set(shipment_ids))
-    measured = any(r.charge_line.basis in MEASURED for r in rules)
-    facts = _facts(tenant_id, codes, ids, measured=measured)
+    facts = _facts(tenant_id, codes, ids, rules, only_due=only_due)
+    if not facts:
+        return []
     # Only shipments charged before can need a credit or a re-issue (most batches: none).
     charged = [f.id for f in facts if f.charged]
     live: dict[tuple[int, int, str], Charge] = (
@@ -221,9 +267,12 @@ ROW_FIELDS = (
 )
 CHARGE_COLUMNS = (*ROW_FIELDS, "created_at")
 CHARGE_STAGE = Stage("stage_billing_charge", "billing_charge", CHARGE_COLUMNS)
+# ON CONFLICT DO NOTHING: a charge another transaction wrote first (same idempotency key, or
+# a live charge of the same shipment, rule and period) is skipped, not an error.
 INSERT_STAGED_CHARGES = (
     f"INSERT INTO billing_charge ({CHARGE_STAGE.column_list}) "  # noqa: S608 — constants
-    f"SELECT {CHARGE_STAGE.column_list} FROM {CHARGE_STAGE.name} RETURNING id"
+    f"SELECT {CHARGE_STAGE.column_list} FROM {CHARGE_STAGE.name} "
+    "ON CONFLICT DO NOTHING RETURNING id"
 )
 
 
@@ -275,10 +324,26 @@ def dwell_accrue(now: datetime | None = None) -> int:
     return written
 
 
-def _facts(tenant_id: int, codes: list[str], ids: list[int], *, measured: bool) -> list[Facts]:
-    sql = FACTS_WITH_MEASURES if measured else FACTS_WITHOUT_MEASURES
+def _settles(rule: ChargeRule) -> bool:
+    """Charged once, one unit: its live charge equal to what the evaluation would compute."""
+    return rule.trigger == Trigger.MILESTONE and rule.charge_line.basis == Basis.SHIPMENT
+
+
+def _facts(
+    tenant_id: int, codes: list[str], ids: list[int], rules: list[ChargeRule], *, only_due: bool
+) -> list[Facts]:
+    measured = any(r.charge_line.basis in MEASURED for r in rules)
+    params = {
+        "codes": codes,
+        "tenant": tenant_id,
+        "ids": ids,
+        "rule_ids": [r.pk for r in rules],
+        "milestones": [r.milestone for r in rules],
+        "settles": [_settles(r) for r in rules],
+        "amounts": [r.charge_line.amount for r in rules],
+    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, [codes, tenant_id, ids])
+        cursor.execute(_facts_sql(measured=measured, only_due=only_due), params)
         rows = cursor.fetchall()
     found = []
     for row in rows:

@@ -1,7 +1,8 @@
-"""The hook's first query leaves out the shipments with nothing to charge or credit: a batch of
-settled shipments stops there, and evaluating only the due shipments gives exactly what
-evaluating every shipment gives, whatever happened to them (charged, corrected or voided
-without the hook, a rate changed, dwell days, quantities per container)."""
+"""The hook's fast path (first charges in SQL) and its query for the due shipments leave the
+evaluation only the shipments with something to charge or credit: a batch of settled
+shipments takes three queries, and the result equals evaluating every shipment in Python,
+whatever happened to them (charged, corrected or voided without the hook, a rate changed,
+dwell days, quantities per container; customer cards, conditions, lanes, validity)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _queries(acme, ids) -> int:
     return len(queries.captured_queries)
 
 
-def test_a_batch_of_settled_shipments_stops_after_one_query(acme):
+def test_a_batch_of_settled_shipments_takes_three_queries(acme):
     rate_card(acme.tenant, freight("100"), freight("60", direction=Direction.COST))
     delivered = [shipment(acme.tenant, customer_account=acme.customer_account) for _ in range(4)]
     for ship in delivered:
@@ -63,8 +64,8 @@ def test_a_batch_of_settled_shipments_stops_after_one_query(acme):
     with tenant_context(acme.tenant.pk):
         charges = Charge.objects.count()
     assert charges == 8
-    # The rules, then the one query finding nobody due: no COPY, no INSERT.
-    assert _queries(acme, [s.pk for s in delivered + waiting]) == 2
+    # The rules, the first charges (none), the one query finding nobody due: no COPY.
+    assert _queries(acme, [s.pk for s in delivered + waiting]) == 3
     with tenant_context(acme.tenant.pk):
         assert Charge.objects.count() == charges
     # A newly delivered shipment among them is found and charged.
@@ -172,3 +173,73 @@ def test_a_charge_written_first_elsewhere_is_skipped_not_an_error(acme, monkeypa
         monkeypatch.setattr(charging, "_facts", lambda *args, **kwargs: stale)
         assert charging.charges_evaluate(shipment_ids=[ship.pk]) == []
         assert Charge.objects.count() == 1
+
+
+def test_the_first_charges_in_sql_equal_the_evaluation(acme, monkeypatch):
+    """Plain rules only (the fast path's case): conditions, lanes, validity on the local date,
+    a customer's own line replacing the general one, an expected cost, and the hook off."""
+    rate_card(
+        acme.tenant,
+        freight("100", tax_rate="19"),
+        freight("80", mode="AIR ", description="Air freight"),
+        freight("7", code="toll", lane="DEHAM-*"),
+        freight("9", code="ferry", lane="*-GBLON", carrier="dsv"),
+        freight("5", code="peak", valid_from=datetime(2026, 3, 6).date()),
+        freight("60", direction=Direction.COST, description="Carrier"),
+    )
+    rate_card(
+        acme.tenant,
+        freight("90", description="Contract freight"),
+        customer=acme.customer_account,
+        name="Customer 1",
+    )
+    monkeypatch.setattr(hooks, "_timeline_changed", [])
+    shapes = [
+        {"mode": "air", "origin_locode": "DEHAM", "destination_locode": "FRPAR"},
+        {
+            "mode": "road_ftl",
+            "origin_locode": "NLRTM",
+            "destination_locode": "GBLON",
+            "carrier": "DSV",
+        },
+        {
+            "mode": "road_ftl",
+            "origin_locode": "DEHAM",
+            "destination_locode": "GBLON",
+            "carrier": "DHL",
+        },
+        {"mode": "ocean_fcl"},
+    ]
+    ids = []
+    for n, shape in enumerate(shapes * 2):
+        customer = acme.customer_account if n % 2 else acme.other_customer_account
+        ship = shipment(acme.tenant, customer_account=customer, **shape)
+        # Around midnight: the local date (tenant zone) decides whether "peak" applies.
+        at = datetime(2026, 3, 5, 22, 30, tzinfo=UTC) + timedelta(hours=n % 3)
+        record(acme.tenant, ship, "delivered", at)
+        ids.append(ship.pk)
+    waiting = shipment(acme.tenant)
+    record(acme.tenant, waiting, "picked_up", DELIVERED_AT)
+    ids.append(waiting.pk)
+    with tenant_context(acme.tenant.pk):
+        rules = charging.active_rules()
+        assert all(charging._settles(r) for r in rules)
+        point = transaction.savepoint()
+        fast = charging._first_charges(
+            acme.tenant.pk, ids, rules, charging.ZoneInfo(rules[0].tenant.timezone)
+        )
+        transaction.savepoint_rollback(point)
+    assert len(fast) > 20  # the fast path did the work
+    due_new, due_state = _evaluated(acme, ids, only_due=True)
+    all_new, all_state = _evaluated(acme, ids, only_due=False)
+    assert due_state == all_state and due_new == all_new == len(fast)
+    with tenant_context(acme.tenant.pk):
+        charging.charges_evaluate(shipment_ids=ids)
+        evidence = {(c.shipment_id, c.rule_id): c.evidence for c in Charge.objects.all()}
+    point_state = _evaluated(acme, ids, only_due=False)
+    assert point_state == (0, due_state)  # nothing left to do
+    # The evidence written by SQL is the evaluation's.
+    with tenant_context(acme.tenant.pk):
+        Charge.objects.all().delete()
+        charging.charges_evaluate(shipment_ids=ids, only_due=False)
+        assert {(c.shipment_id, c.rule_id): c.evidence for c in Charge.objects.all()} == evidence

@@ -3,18 +3,17 @@
 Set-based per batch, whatever its size (ingestion runs batches of thousands of shipments):
 
 * the tenant has no active charge rule: one query, nothing else;
-* otherwise: the rules (with the tenant); then **one INSERT … SELECT … ON CONFLICT DO
-  NOTHING** that finds the never-charged shipments whose plain rules' milestones became
-  actual (once per shipment, per shipment basis: the common case, e.g. "delivered") and
-  writes their charges in the database, no row through Python (``FIRST_CHARGES_SQL``);
-  then **one query for the shipments still needing work** — a rule's milestone is actual
-  and its charge does not exist yet or no longer matches (another time, another rate), or
-  they hold a live charge a rule may have to credit — with the actuals the rules need (and
-  their measures when a rule needs them), evaluated in Python, written by one COPY and one
-  ``INSERT … ON CONFLICT DO NOTHING``; plus, only when some of them were charged before,
-  their charges and one UPDATE marking the reversed ones. A batch of first deliveries, of
-  shipments charged already or of shipments that reached no rule's milestone (replays,
-  re-ingestion, the events after the delivery) takes three queries.
+* otherwise three: the rules (with the tenant); **one query for the shipments the
+  evaluation must see** — charged before (a charge may need a credit or a re-issue) or
+  concerned by a dwell or per kg/container/stop rule, and then only where a rule's milestone
+  is actual without its charge, or a live charge no longer matches (``DUE_SQL``) — with the
+  actuals the rules need (and their measures when a rule needs them); and **one INSERT …
+  SELECT … ON CONFLICT DO NOTHING** that finds every other shipment whose plain rules'
+  milestones became actual (once per shipment, per-shipment basis: the common case, e.g.
+  "delivered") and writes their charges in the database, no row through Python
+  (``FIRST_CHARGES_SQL``). Only when the evaluation has work: its rows by one COPY and one
+  ``INSERT … ON CONFLICT DO NOTHING``, and, for shipments charged before, their charges and
+  one UPDATE marking the reversed ones.
 
 For each shipment and rule the charges that should exist are computed (billing.rating) and
 compared with the live ones, keyed by period: a missing one is created; one no longer due
@@ -81,13 +80,21 @@ FROM shipments_shipment AS s
 WHERE s.tenant_id = %(tenant)s AND s.id = ANY(%(ids)s)
 {due}
 """
-# The shipments some rule has work for (see the module docstring). A rule is settled for a
+# The shipments some rule has work for (see the module docstring), other than those the fast
+# path (FIRST_CHARGES_SQL) takes: never charged, concerned by plain rules only. A rule is
+# settled for a
 # shipment when its milestone is not actual and it holds no live charge (nothing due, nothing
 # to credit), or when it is a once-per-shipment milestone rule (``settles``: basis shipment,
 # quantity 1) whose live charge has the actual's time and the line's rate (what the
 # evaluation would compute again). Every other case (dwell days, kg/container/stop
 # quantities, a voided or moved milestone, a changed rate) goes to the evaluation.
 DUE_SQL = """
+  AND (EXISTS (SELECT 1 FROM billing_charge AS c
+               WHERE c.tenant_id = s.tenant_id AND c.shipment_id = s.id AND c.kind = 'charge')
+       OR EXISTS (SELECT 1 FROM unnest(%(settles)s::boolean[], %(customers)s::bigint[])
+                      AS rule(settles, customer)
+                  WHERE NOT rule.settles
+                    AND (rule.customer IS NULL OR rule.customer = s.customer_account_id)))
   AND EXISTS (
       SELECT 1
       FROM unnest(%(rule_ids)s::bigint[], %(milestones)s::text[], %(settles)s::boolean[],
@@ -263,10 +270,10 @@ def charges_evaluate(
     tenant_zone = ZoneInfo(rules[0].tenant.timezone)
     codes = sorted({c for r in rules for c in (r.milestone, r.end_milestone) if c})
     ids = sorted(set(shipment_ids))
-    # First charges of the plain rules straight in SQL; the evaluation then finds those
-    # shipments settled (it sees the rows: same transaction).
-    written = _first_charges(tenant_id, ids, rules, tenant_zone) if only_due else []
+    # The shipments the evaluation needs are read first; then the fast path charges the others
+    # (never charged, plain rules only: the two sets are disjoint) straight in SQL.
     facts = _facts(tenant_id, codes, ids, rules, only_due=only_due)
+    written = _first_charges(tenant_id, ids, rules, tenant_zone) if only_due else []
     if not facts:
         return written
     # Only shipments charged before can need a credit or a re-issue (most batches: none).
@@ -378,7 +385,7 @@ def _first_charges(
     lines = [r.charge_line for r in rules]
     revenue = [line.direction == Direction.REVENUE for line in lines]
     lanes = [line.lane.partition("-") for line in lines]
-    params = {
+    params: dict[str, Any] = {
         "tenant": tenant_id,
         "ids": ids,
         "zone": zone.key,
@@ -469,7 +476,7 @@ def _facts(
     tenant_id: int, codes: list[str], ids: list[int], rules: list[ChargeRule], *, only_due: bool
 ) -> list[Facts]:
     measured = any(r.charge_line.basis in MEASURED for r in rules)
-    params = {
+    params: dict[str, Any] = {
         "codes": codes,
         "tenant": tenant_id,
         "ids": ids,
@@ -477,6 +484,7 @@ def _facts(
         "milestones": [r.milestone for r in rules],
         "settles": [_settles(r) for r in rules],
         "amounts": [r.charge_line.amount for r in rules],
+        "customers": [r.charge_line.rate_card.customer_account_id for r in rules],
     }
     with connection.cursor() as cursor:
         cursor.execute(_facts_sql(measured=measured, only_due=only_due), params)

@@ -167,7 +167,7 @@ def test_a_charge_written_first_elsewhere_is_skipped_not_an_error(acme, monkeypa
     original = charging._facts
     with tenant_context(acme.tenant.pk):
         rules = charging.active_rules()
-        stale = original(acme.tenant.pk, ["delivered"], [ship.pk], rules, only_due=True)
+        stale = original(acme.tenant.pk, ["delivered"], [ship.pk], rules, only_due=False)
         assert [f.charged for f in stale] == [False]
         assert len(charging.charges_evaluate(shipment_ids=[ship.pk])) == 1  # the other one
         monkeypatch.setattr(charging, "_facts", lambda *args, **kwargs: stale)

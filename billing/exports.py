@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import IO, Protocol
 
 from openpyxl import Workbook
 
@@ -111,31 +112,31 @@ CHARGE_HEADERS = (
 )
 
 
+def charge_row(c: Charge, *, signed: bool) -> list[Cell]:
+    """One charge as a row of CHARGE_HEADERS (needs shipment, customer_account, invoice)."""
+    return [
+        c.accrued_on,
+        c.shipment.public_id,
+        c.customer_account.name if c.customer_account else "",
+        c.carrier,
+        c.direction,
+        c.kind,
+        c.code,
+        c.description,
+        c.period,
+        c.quantity if signed else abs(c.quantity),
+        c.unit_amount,
+        _amount(c.amount, c.currency, signed=signed),
+        c.currency,
+        c.tax_rate,
+        c.status,
+        c.invoice.public_id if c.invoice_id and c.invoice else "",
+        c.idempotency_key,
+    ]
+
+
 def charges_table(charges: Iterable[Charge], *, signed: bool) -> Table:
-    rows: list[list[Cell]] = []
-    for c in charges:
-        rows.append(
-            [
-                c.accrued_on,
-                c.shipment.public_id,
-                c.customer_account.name if c.customer_account else "",
-                c.carrier,
-                c.direction,
-                c.kind,
-                c.code,
-                c.description,
-                c.period,
-                c.quantity if signed else abs(c.quantity),
-                c.unit_amount,
-                _amount(c.amount, c.currency, signed=signed),
-                c.currency,
-                c.tax_rate,
-                c.status,
-                c.invoice.public_id if c.invoice_id and c.invoice else "",
-                c.idempotency_key,
-            ]
-        )
-    return Table("Charges", CHARGE_HEADERS, rows)
+    return Table("Charges", CHARGE_HEADERS, [charge_row(c, signed=signed) for c in charges])
 
 
 # A generic chart of accounts; the journal is balanced per charge (debit = credit).
@@ -146,19 +147,90 @@ ACCOUNTS = {
 JOURNAL_HEADERS = ("date", "account", "debit", "credit", "reference", "customer", "currency")
 
 
+def journal_rows(c: Charge, *, signed: bool) -> list[list[Cell]]:
+    """The two balanced journal rows (debit, credit) of one charge."""
+    debit_account, credit_account = ACCOUNTS[Direction(c.direction)]
+    if c.kind == ChargeKind.CREDIT:  # a credit line reverses the entry
+        debit_account, credit_account = credit_account, debit_account
+    amount = abs(c.amount)
+    value: Cell = amount if signed else format_money(amount, c.currency)
+    reference = f"{c.shipment.public_id} {c.code} {c.idempotency_key}"
+    customer = c.customer_account.name if c.customer_account else ""
+    return [
+        [c.accrued_on, debit_account, value, "", reference, customer, c.currency],
+        [c.accrued_on, credit_account, "", value, reference, customer, c.currency],
+    ]
+
+
 def journal_table(charges: Iterable[Charge], *, signed: bool) -> Table:
-    rows: list[list[Cell]] = []
-    for c in charges:
-        debit_account, credit_account = ACCOUNTS[Direction(c.direction)]
-        if c.kind == ChargeKind.CREDIT:  # a credit line reverses the entry
-            debit_account, credit_account = credit_account, debit_account
-        amount = abs(c.amount)
-        value: Cell = amount if signed else format_money(amount, c.currency)
-        reference = f"{c.shipment.public_id} {c.code} {c.idempotency_key}"
-        customer = c.customer_account.name if c.customer_account else ""
-        rows.append([c.accrued_on, debit_account, value, "", reference, customer, c.currency])
-        rows.append([c.accrued_on, credit_account, "", value, reference, customer, c.currency])
+    rows = [row for c in charges for row in journal_rows(c, signed=signed)]
     return Table("Journal", JOURNAL_HEADERS, rows)
+
+
+# --- chunked writing (exports of any size: the export jobs and the API) -----------------------
+
+LAYOUTS = {
+    "charges": ("Charges", CHARGE_HEADERS),
+    "journal": ("Journal", JOURNAL_HEADERS),
+}
+CONTENT_TYPES = {"csv": CSV_TYPE, "xlsx": XLSX_TYPE}
+
+
+def rows_of(kind: str, charge: Charge, *, signed: bool) -> list[list[Cell]]:
+    if kind == "journal":
+        return journal_rows(charge, signed=signed)
+    return [charge_row(charge, signed=signed)]
+
+
+class Sink(Protocol):
+    signed: bool
+
+    def write(self, row: Sequence[Cell]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CsvSink:
+    """Rows straight to a binary file, UTF-8, CRLF (as to_csv)."""
+
+    signed = False
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        self._writer = csv.writer(self._text, lineterminator="\r\n")
+
+    def write(self, row: Sequence[Cell]) -> None:
+        self._writer.writerow([neutralise(_text(cell)) for cell in row])
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()  # the caller owns the file
+
+
+class XlsxSink:
+    """openpyxl's write-only workbook: rows are streamed to a temporary file as they come,
+    so memory stays flat whatever the number of rows (as to_xlsx otherwise)."""
+
+    signed = True
+
+    def __init__(self, out: IO[bytes], title: str) -> None:
+        self._out = out
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet(title=title[:31])
+
+    def write(self, row: Sequence[Cell]) -> None:
+        self._sheet.append([_xlsx_cell(cell) for cell in row])
+
+    def close(self) -> None:
+        self._book.save(self._out)
+
+
+def open_sink(kind: str, file_format: str, out: IO[bytes]) -> Sink:
+    """A sink for ``kind`` (charges, journal) in ``file_format`` with its header row written."""
+    title, headers = LAYOUTS[kind]
+    sink: Sink = XlsxSink(out, title) if file_format == "xlsx" else CsvSink(out)
+    sink.write([neutralise(h) for h in headers])
+    return sink
 
 
 LINE_HEADERS = (

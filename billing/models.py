@@ -380,3 +380,65 @@ class CarrierInvoiceLine(TenantOwned):
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.shipment_reference} {self.amount}"
+
+
+class ExportKind(models.TextChoices):
+    CHARGES = "charges", "Charges"
+    JOURNAL = "journal", "Journal"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "XLSX"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def export_upload_to(job: ExportJob, filename: str) -> str:
+    # A random part: file names are never guessable, even by someone reading the storage.
+    return f"billing/exports/{job.tenant_id}/{job.pk}-{secrets.token_hex(8)}-{filename}"
+
+
+class ExportJob(TenantOwned):
+    """A charges or journal export written by a Celery task (billing.tasks.export_run), in
+    chunks, with its progress (``done`` of ``total`` charges) and, when done, the file in
+    Django's default storage (downloaded only through /finance/exports/<id>/download/, never
+    from a public URL). ``filters``: ``{"period_start", "period_end", "customer", "status"}``
+    as for ``GET /api/v1/billing/charges/export/`` (ISO dates, a customer account id)."""
+
+    kind = models.CharField(max_length=8, choices=ExportKind.choices)
+    format = models.CharField(max_length=4, choices=ExportFormat.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=export_upload_to, max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="export_job_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.format} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ExportStatus.DONE:
+            return 100
+        return min(100, round(100 * self.done / self.total)) if self.total else 0
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.kind}-{self.pk}.{self.format}"

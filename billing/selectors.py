@@ -38,6 +38,18 @@ def charge_list(
     return charges.order_by("accrued_on", "id")
 
 
+def charge_chunk(
+    charges: QuerySet[Charge], *, after: tuple[date, int] | None, size: int
+) -> list[Charge]:
+    """The next ``size`` charges of ``charges`` (ordered by accrued_on, id) after the key
+    ``after`` (the last row's accrued_on and id): keyset paging, each chunk one indexed range
+    read however deep the export is (OFFSET would rescan every row before it)."""
+    if after is not None:
+        on, pk = after
+        charges = charges.filter(Q(accrued_on__gt=on) | Q(accrued_on=on, id__gt=pk))
+    return list(charges.select_related("invoice")[:size])
+
+
 @dataclass(frozen=True)
 class AccrualRow:
     customer_account_id: int | None

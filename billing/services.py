@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import tasks
+from billing.exporting import ExportFilters, check_layout
 from billing.models import (
     Basis,
     Charge,
@@ -22,6 +24,7 @@ from billing.models import (
     ChargeRule,
     ChargeStatus,
     Direction,
+    ExportJob,
     Invoice,
     InvoiceCounter,
     InvoiceKind,
@@ -370,3 +373,40 @@ def invoice_get(public_id: str) -> Invoice:
     if invoice is None:
         raise NotFound()
     return invoice
+
+
+# --- export jobs ----------------------------------------------------------------------------
+
+
+def export_job_create(
+    *, kind: str, file_format: str, filters: ExportFilters, actor: User | None
+) -> ExportJob:
+    """An export job for the charges matching ``filters``, written by Celery after commit
+    (billing.tasks.export_run); its ``total`` is the number of charges it will write."""
+    check_layout(kind, file_format)
+    if (
+        filters.customer is not None
+        and not CustomerAccount.objects.filter(pk=filters.customer).exists()
+    ):
+        raise NotFound("Unknown customer account.")
+    job = ExportJob.objects.create(
+        kind=kind,
+        format=file_format,
+        filters=filters.as_json(),
+        total=filters.charges().count(),
+        created_by=actor,
+    )
+    audit_record(
+        action="billing_export.start",
+        target_type="billing_export",
+        target_id=job.pk,
+        actor=actor,
+        changes={"kind": kind, "format": file_format, "filters": job.filters, "rows": job.total},
+    )
+    tenant_id, job_id = job.tenant_id, job.pk
+
+    def enqueue() -> None:
+        tasks.export_run.delay(tenant_id=tenant_id, job_id=job_id)
+
+    transaction.on_commit(enqueue, robust=True)
+    return job

@@ -465,6 +465,11 @@ CELERY_BEAT_SCHEDULE |= {
     },
 }
 
+# --- Finance exports (billing) --------------------------------------------------------------
+# The finance page links the synchronous exports (the API) only up to this many charges; above
+# it, and whenever "Export" is used, an export job writes the file in Celery with progress.
+BILLING_EXPORT_SYNC_MAX_ROWS = env.int("BILLING_EXPORT_SYNC_MAX_ROWS", default=5000)
+
 # --- Ops dashboard (portal/ops) -------------------------------------------------------------
 # Map tiles: a URL template ({z}/{x}/{y}); empty draws the route on a plain background.
 OPS_MAP_TILE_URL = env.str("OPS_MAP_TILE_URL", default="")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.benchmarks import bench_billing_hook, bench_ingest_billing
 from integrations.benchmarks import bench_ingest
 from integrations.eta.benchmarks import bench_eta
 from integrations.exceptions.benchmarks import bench_sweep
@@ -29,6 +30,8 @@ Benchmark = Callable[[Tenant], dict]
 BENCHMARKS: dict[str, Benchmark] = {
     "timeline": bench_timeline,
     "ingest": bench_ingest,
+    "ingest_billing": bench_ingest_billing,
+    "billing_hook": bench_billing_hook,
     "eta": bench_eta,
     "api": bench_api,
     "scale": bench_scale,

@@ -61,7 +61,7 @@ def test_exact_position_on_a_leaflet_map_without_tiles_by_default(world):
     assert " hidden" not in card
     assert 'data-js="/static/vendor/leaflet-1.9.4/leaflet.js"' in card
     assert 'data-tiles=""' in card  # no tile server: a plain background
-    assert '<div class="map" id="map"' in html and "<svg" not in html
+    assert '<div class="map" id="map"' in html and '<svg class="map"' not in html
     assert not re.search(r"<script[^>]+leaflet", html)  # fetched lazily, not with the page
     driver = _driver_json(html)
     assert driver["approximate"] is False

@@ -98,8 +98,8 @@ def _period(request: Request) -> tuple[date | None, date | None]:
 
 
 def _status(request: Request, choices: list[str]) -> str | None:
-    value = request.query_params.get("status") or None
-    if value is not None and value not in choices:
+    value = request.query_params.get("status")
+    if value is not None and value not in choices:  # "?status=" names no status: refused
         raise DomainError(f"status must be one of {', '.join(choices)}.", field="status")
     return value
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -222,6 +223,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # after 100 attempts; supervision (scripts/supervise.sh, compose) restarts one that exits.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Inbound messages someone is waiting to see (one shipment's events from the API, a driver's
+# scan: InboundMessage.interactive) go to their own queue, served by a worker of its own
+# (`celery worker -Q interactive`, scripts/run.sh, docker-compose.yml) so they never wait
+# behind a backlog of bulk feeds (integrations.tasks). A worker started without -Q consumes
+# both queues (CELERY_TASK_QUEUES), so a deployment with one worker loses nothing.
+CELERY_INTERACTIVE_QUEUE = env.str("CELERY_INTERACTIVE_QUEUE", default="interactive")
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_INTERACTIVE_QUEUE, routing_key=CELERY_INTERACTIVE_QUEUE),
+    Queue(CELERY_TASK_DEFAULT_QUEUE, routing_key=CELERY_TASK_DEFAULT_QUEUE),
+)
 CELERY_TIMEZONE = "UTC"
 # Static schedule (no per-tenant rows needed): the sweeps find what is due in every tenant.
 CELERY_BEAT_SCHEDULE = {

@@ -144,18 +144,24 @@ def _copy_floor(rows: int) -> float:
 class Services:
     """A real WSGI server and Celery worker on a private queue, for the duration of a run."""
 
-    def __init__(self, *, workers: int, port: int) -> None:
+    def __init__(self, *, workers: int, port: int, interactive_workers: int = 1) -> None:
         self.queue = f"bench-{uuid.uuid4().hex[:8]}"
+        self.interactive_queue = f"{self.queue}-interactive"
         self.port = port
         self.workers = workers
+        self.interactive_workers = interactive_workers
         self.env = os.environ | {
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "CELERY_INTERACTIVE_QUEUE": self.interactive_queue,
             "PYTHONUNBUFFERED": "1",
             # As deployed: in debug mode Django also records every query of every process.
             "DJANGO_DEBUG": "0",
         }
         self.processes: list[subprocess.Popen] = []
         self.worker_log = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".log")[1])
+        self.interactive_log = Path(
+            tempfile.mkstemp(prefix="bench-worker-interactive-", suffix=".log")[1]
+        )
 
     def __enter__(self) -> Services:
         bin_dir = Path(sys.executable).parent
@@ -171,28 +177,40 @@ class Services:
                 "warning",
             ]
         )
+        # As deployed (scripts/run.sh, docker-compose.yml): the bulk workers consume both
+        # queues, a worker of its own only the interactive one.
         self._start(
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                self.queue,
-                "--concurrency",
-                str(self.workers),
-                "--prefetch-multiplier",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "info",
-            ],
+            self._worker(f"{self.queue},{self.interactive_queue}", self.workers, "bulk"),
             log=self.worker_log,
         )
+        if self.interactive_workers:
+            self._start(
+                self._worker(self.interactive_queue, self.interactive_workers, "interactive"),
+                log=self.interactive_log,
+            )
         self._wait_ready()
         return self
+
+    def _worker(self, queues: str, concurrency: int, name: str) -> list[str]:
+        return [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}-{self.queue}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+        ]
 
     def _start(self, command: list[str], log: Path | None = None) -> None:
         out = log.open("wb") if log else subprocess.DEVNULL
@@ -210,9 +228,10 @@ class Services:
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         web = worker = False
+        logs = [self.worker_log] + ([self.interactive_log] if self.interactive_workers else [])
         while time.monotonic() < deadline and not (web and worker):
             web = web or _http_ok(self.port, "/healthz")
-            worker = worker or b"ready." in self.worker_log.read_bytes()
+            worker = worker or all(b"ready." in log.read_bytes() for log in logs)
             time.sleep(0.2)
         if not (web and worker):
             raise RuntimeError(f"benchmark services did not start (web={web}, worker={worker})")
@@ -227,6 +246,7 @@ class Services:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.worker_log.unlink(missing_ok=True)
+        self.interactive_log.unlink(missing_ok=True)
 
 
 def _http_ok(port: int, path: str) -> bool:
@@ -316,7 +336,7 @@ def bench_ingest(tenant, *, messages: int | None = None, per_message: int = 40) 
     posts = _prepare(tenant, WARMUP_MESSAGES + messages, per_message)
     _vacuum()
     warmup, timed = posts[:WARMUP_MESSAGES], posts[WARMUP_MESSAGES:]
-    with Services(workers=WORKERS, port=_free_port()) as services:
+    with Services(workers=WORKERS, port=_free_port(), interactive_workers=0) as services:
         _send(services.port, warmup)
         _wait_processed(tenant, len(warmup))
         with tenant_context(tenant.pk):

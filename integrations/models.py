@@ -139,6 +139,10 @@ class InboundMessage(TenantOwned):
     events_held = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Someone is waiting to see it (one shipment's events from the API, a driver's scan): it
+    # goes to the interactive queue (settings.CELERY_INTERACTIVE_QUEUE) and is processed on
+    # its own, never taken into a bulk worker's batch (integrations.tasks).
+    interactive = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -103,7 +103,7 @@ def _source_name(integration: Integration | None, event: NormalizedEvent | None 
     return f"scan:{scanned_by}" if scanned_by else UPLOAD_SOURCE_NAME
 
 
-def _fmt_for(message: InboundMessage) -> str:
+def format_for(message: InboundMessage) -> str:
     """The registered format to parse a message with: its hint, its integration's kind, or
     auto-detection."""
     if message.format_hint in formats.FORMATS:
@@ -148,7 +148,7 @@ def parse_stored(
 ) -> ParseResult:
     """Parse a stored message with its registered format; ``known`` gives the tenant's
     milestone codes (read only for formats that need them)."""
-    name = _fmt_for(message)
+    name = format_for(message)
     needs_codes = name in formats.FORMATS and formats.FORMATS[name].needs_milestone_codes
     context = parse_context(message, known() if needs_codes else frozenset())
     return formats.parse(bytes(message.body), name, context)
@@ -297,7 +297,7 @@ def _queue(
     unit: str,
     pending: list[_Pending],
 ) -> None:
-    row = _new_event_fields(message, event, overrides)
+    row = event_fields(message, event, overrides)
     if row is not None and _may_hold_nul(message) and _unstorable(row):
         _dead_letter(
             message,
@@ -367,9 +367,7 @@ def _point_at_place(new: dict, resolution: Resolution) -> None:
     new["tenant_place_id"] = match.tenant_place_id
 
 
-def _new_event_fields(
-    message: InboundMessage, event: NormalizedEvent, overrides: dict
-) -> dict | None:
+def event_fields(message: InboundMessage, event: NormalizedEvent, overrides: dict) -> dict | None:
     """NewEvent fields for a parsed event, or None when its code is unknown (dead letter)."""
     milestone = event.milestone
     if event.code in overrides:

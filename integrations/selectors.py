@@ -34,8 +34,8 @@ def integration_get(*, integration_id: int) -> Integration:
 
 def integration_named(value: object, *, field: str = "integration") -> Integration | None:
     """The integration a request parameter names (None when absent); a 400 naming the field
-    when it is not one of the tenant's."""
-    if value in (None, ""):
+    when it is not one of the tenant's (an empty value names none, so it is refused too)."""
+    if value is None:
         return None
     try:
         integration_id = int(str(value))

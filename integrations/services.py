@@ -14,7 +14,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from integrations import pipeline
+from integrations.code_tables import feed_mapping_with, is_feed
 from integrations.errors import IngestError
+from integrations.feeds.services import feed_mapping_save
 from integrations.formats import FORMATS
 from integrations.limits import max_body_bytes, too_large
 from integrations.models import (
@@ -26,7 +28,8 @@ from integrations.models import (
     MessageStatus,
     new_integration_secret,
 )
-from integrations.tasks import process_message
+from integrations.selectors import known_milestones
+from integrations.tasks import message_enqueue
 from tenancy.audit import audit_record
 from tenancy.errors import DomainError
 from tenancy.models import ApiKey, User
@@ -186,7 +189,7 @@ def integration_set_overrides(
 
 
 def _enqueue(message: InboundMessage) -> None:
-    tenant_id, message_id = message.tenant_id, message.pk
+    tenant_id, message_id, interactive = message.tenant_id, message.pk, message.interactive
 
     def publish() -> None:
         # One attempt, bounded by the broker's connect/socket timeouts (config/settings.py),
@@ -195,8 +198,10 @@ def _enqueue(message: InboundMessage) -> None:
         # max_retries=0 rather than retry=False: a retried publish elsewhere in the process
         # leaves its policy on the pooled connection, and retry=False then waits it out.
         try:
-            process_message.apply_async(
-                kwargs={"tenant_id": tenant_id, "message_id": message_id},
+            message_enqueue(
+                tenant_id=tenant_id,
+                message_id=message_id,
+                interactive=interactive,
                 retry_policy={"max_retries": 0},
             )
         except BrokerUnavailable as error:
@@ -216,8 +221,12 @@ def message_store(
     declared_size: int | None = None,
     limit: int | None = None,
     sent_by_key: ApiKey | None = None,
+    interactive: bool = False,
 ) -> InboundMessage:
     """Store the raw bytes (with checksum) now; processing is enqueued after commit.
+
+    ``interactive``: someone waits to see the result (one shipment's events, a scan); it is
+    processed on the interactive queue, alone (integrations.tasks).
 
     Oversized bodies raise IngestError(413) after recording a dead message (first ``limit``
     bytes kept) so the rejection is visible to ops: the caller must not roll it back.
@@ -258,6 +267,7 @@ def message_store(
             format_hint="" if format_hint == "auto" else format_hint,
             status=MessageStatus.RECEIVED,
             sent_by_key=sent_by_key,
+            interactive=interactive,
         )
         _enqueue(message)
     return message
@@ -437,3 +447,41 @@ def dead_letters_replay_all(
         changes={"replayed": result.replayed, "resolved": result.resolved},
     )
     return result
+
+
+def messages_replay(*, message_ids: list[int]) -> ReplayResult:
+    """Replay these messages (a slice of a bulk replay): their open dead letters resolve
+    where the problem is gone; messages with held events only are re-run too. A message the
+    pipeline cannot handle fails alone, with its reason recorded (``failed``). Refused at
+    intake is never replayed. The caller audits the bulk operation."""
+    ids = sorted(set(message_ids))
+    refused = set(
+        DeadLetter.objects.filter(message_id__in=ids, stage=pipeline.STAGE_INTAKE).values_list(
+            "message_id", flat=True
+        )
+    )
+    ids = [i for i in ids if i not in refused]
+    letters = list(
+        DeadLetter.objects.filter(message_id__in=ids, resolved_at__isnull=True)
+        .exclude(stage=pipeline.STAGE_INTAKE)
+        .order_by("pk")
+    )
+    result = _replay(letters) if letters else ReplayResult(0, 0, 0)
+    others = sorted(set(ids) - {d.message_id for d in letters})
+    if others:
+        _, failed = _process_isolated(others)
+        result.messages += len(others)
+        result.failed += [{"message_id": m, "reason": r} for m, r in sorted(failed.items())]
+    return result
+
+
+@transaction.atomic
+def integration_code_table_save(
+    *, integration: Integration, table: dict[str, str], actor: User | None = None
+) -> Integration:
+    """Store a checked code table (integrations.code_tables.table_check): a feed's
+    ``code_map`` inside its mapping, a standard's ``code_overrides``. Audited either way."""
+    if is_feed(integration):
+        mapping = feed_mapping_with(integration, table, known=known_milestones())
+        return feed_mapping_save(integration=integration, mapping=mapping, actor=actor)
+    return integration_set_overrides(integration=integration, code_overrides=table, actor=actor)

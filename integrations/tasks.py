@@ -1,5 +1,13 @@
 """Celery tasks of ingestion. Bodies are idempotent: acked late, a redelivery re-runs safely.
 
+Two queues: the default one takes bulk feeds (a worker there batches whatever of the tenant is
+waiting), the interactive one (``settings.CELERY_INTERACTIVE_QUEUE``) takes messages someone
+is waiting to see (``InboundMessage.interactive``: one shipment's events from the API, a
+driver's scan). Its own worker is never busy with a bulk batch, and an interactive message is
+processed alone: never taken into a bulk batch, never taking bulk messages into its own. A
+message queued behind a backlog of feeds waited for all of it (the ``push`` benchmark: 20 s
+at 1,000 events/s); on its own lane it waits for nothing but its own processing.
+
 ``process_message`` counts the delivery in its own committed transaction before doing any
 work, so a message that kills its worker every time (a poison message) is recognised after
 MAX_DELIVERIES and sent to the dead-letter list instead of looping forever.
@@ -11,6 +19,7 @@ import logging
 from datetime import timedelta
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -54,14 +63,36 @@ def process_message(
     tenant_id: int,
     message_id: int | None = None,
     message_ids: list[int] | None = None,
+    interactive: bool = False,
 ) -> list[dict]:
-    """Process stored messages of one tenant, each step in that tenant's context."""
+    """Process stored messages of one tenant, each step in that tenant's context.
+
+    ``interactive``: the message is processed alone (see the module docstring)."""
     ids = list(message_ids or []) + ([message_id] if message_id is not None else [])
     with tenant_context(int(tenant_id)):
         live = count_delivery(ids)
-    # Even when another worker already holds our message, help with whatever is waiting.
+    # Even when another worker already holds our message, help with whatever is waiting
+    # (bulk only: an interactive message must not wait for a batch it picked up).
     with tenant_context(int(tenant_id)):
-        return _process(self, live)
+        return _process(self, live, batch=BATCH_MESSAGES if not interactive else len(live))
+
+
+def queue_for(*, interactive: bool) -> str:
+    if interactive:
+        return str(settings.CELERY_INTERACTIVE_QUEUE)
+    return str(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def message_enqueue(
+    *, tenant_id: int, message_id: int, interactive: bool, **options: object
+) -> None:
+    """Send ``process_message`` for one stored message to its queue (``options``: Celery's
+    apply_async options, e.g. a retry policy)."""
+    process_message.apply_async(
+        kwargs={"tenant_id": tenant_id, "message_id": message_id, "interactive": interactive},
+        queue=queue_for(interactive=interactive),
+        **options,
+    )
 
 
 def count_delivery(ids: list[int]) -> list[int]:
@@ -87,22 +118,23 @@ def count_delivery(ids: list[int]) -> list[int]:
 
 
 def waiting_message_ids(exclude: list[int], limit: int) -> list[int]:
-    """Messages nobody has started, locked for this transaction (others skip them)."""
+    """Bulk messages nobody has started, locked for this transaction (others skip them).
+    Interactive ones are left to their own task on the interactive queue."""
     if limit <= 0:
         return []
     waiting = (
         InboundMessage.objects.select_for_update(skip_locked=True)
-        .filter(status=MessageStatus.RECEIVED)
+        .filter(status=MessageStatus.RECEIVED, interactive=False)
         .exclude(pk__in=exclude)
         .order_by("pk")
     )
     return list(waiting.values_list("pk", flat=True)[:limit])
 
 
-def _process(task: Task, ids: list[int]) -> list[dict]:
+def _process(task: Task, ids: list[int], batch: int = BATCH_MESSAGES) -> list[dict]:
     try:
         with transaction.atomic():
-            ids = ids + waiting_message_ids(ids, BATCH_MESSAGES - len(ids))
+            ids = ids + waiting_message_ids(ids, batch - len(ids))
             if not ids:
                 return []
             outcomes = pipeline.process_messages(ids)
@@ -157,20 +189,21 @@ def requeue_stale(
     return for_each_tenant(tenant_ids, lambda tenant_id: _requeue_tenant(tenant_id, limit, graces))
 
 
-def stale_message_ids(limit: int, graces: tuple[timedelta, timedelta]) -> list[int]:
+def stale_message_ids(limit: int, graces: tuple[timedelta, timedelta]) -> list[tuple[int, bool]]:
+    """(id, interactive) of the messages to enqueue again."""
     now = timezone.now()
     received_grace, processing_grace = graces
     stale = InboundMessage.objects.filter(
         Q(status=MessageStatus.RECEIVED, received_at__lt=now - received_grace)
         | Q(status=MessageStatus.PROCESSING, last_attempt_at__lt=now - processing_grace)
     )
-    return list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
+    return list(stale.order_by("pk").values_list("pk", "interactive")[:limit])
 
 
 def _requeue_tenant(tenant_id: int, limit: int, graces: tuple[timedelta, timedelta]) -> int:
     ids = stale_message_ids(limit, graces)
-    for message_id in ids:
-        process_message.delay(tenant_id=tenant_id, message_id=message_id)
+    for message_id, interactive in ids:
+        message_enqueue(tenant_id=tenant_id, message_id=message_id, interactive=interactive)
     if ids:
         logger.warning("ingest: re-enqueued %d stale messages of tenant %s", len(ids), tenant_id)
     return len(ids)

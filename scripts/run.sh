@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: bootstrap, migrate, seed demo data, then run web (uvicorn, HTTP + websockets),
-# Celery worker and Celery beat. Output goes to .local/logs/<name>.log and, prefixed, to the
-# terminal. A worker or beat that exits (a crash, a lost broker it gave up on) is started again
-# by scripts/supervise.sh. Ctrl-C (or the web server dying) stops everything, including the
-# project-local PostgreSQL/Redis that this script started.
+# the Celery workers (bulk and interactive) and Celery beat. Output goes to
+# .local/logs/<name>.log and, prefixed, to the terminal. A worker or beat that exits (a crash,
+# a lost broker it gave up on) is started again by scripts/supervise.sh. Ctrl-C (or the web
+# server dying) stops everything, including the project-local PostgreSQL/Redis that this
+# script started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,7 +17,7 @@ cleanup() {
     trap '' INT TERM
     if ((${#CHILD_PGIDS[@]})); then
         printf '\n' >&2
-        mp_log "stopping web, worker, beat"
+        mp_log "stopping web, workers, beat"
         local pg i alive
         for pg in "${CHILD_PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
         for ((i = 0; i < 60; i++)); do
@@ -78,12 +79,17 @@ start() {
 
 WEB_PORT="${PORT:-8000}"
 start web .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$WEB_PORT"
-start worker bash scripts/supervise.sh worker .venv/bin/celery -A config worker -l info --concurrency 2
+# Two workers: "worker" takes both queues (bulk feeds, and interactive messages when it is
+# free); "worker-interactive" only the interactive queue (one shipment's API events, driver
+# scans), so those never wait behind a backlog of feeds (integrations.tasks, config/settings.py
+# CELERY_INTERACTIVE_QUEUE).
+start worker bash scripts/supervise.sh worker .venv/bin/celery -A config worker -l info --concurrency 2 -n worker@%h
+start worker-interactive bash scripts/supervise.sh worker-interactive .venv/bin/celery -A config worker -Q "${CELERY_INTERACTIVE_QUEUE:-interactive}" -l info --concurrency 1 -n interactive@%h
 start beat bash scripts/supervise.sh beat .venv/bin/celery -A config beat -l info
 
 cat <<MSG
 
-Milepost is starting (logs: .local/logs/{web,worker,beat}.log):
+Milepost is starting (logs: .local/logs/{web,worker,worker-interactive,beat}.log):
   App:       http://localhost:$WEB_PORT/
   Admin:     http://localhost:$WEB_PORT/admin/
   API docs:  http://localhost:$WEB_PORT/api/docs/

@@ -21,7 +21,12 @@ from django.urls import reverse
 
 from tenancy.context import AUTH_SCOPE, auth_scope, tenant_context
 from tenancy.models import ApiKey, Membership, Tenant
-from tenancy.selectors import api_key_authenticate, membership_for_tenant, memberships_of_user
+from tenancy.selectors import (
+    api_key_find,
+    membership_for_tenant,
+    memberships_of_user,
+    tenant_id_from_api_key,
+)
 
 SESSION_TENANT_KEY = "active_tenant_id"
 
@@ -50,7 +55,15 @@ class TenantContextMiddleware:
 
     def __call__(self, http_request: HttpRequest) -> HttpResponse:
         request = cast(TenantRequest, http_request)
-        self._resolve(request)
+        self._reset(request)
+        key = raw_api_key(request)
+        if key is not None:
+            answered = self._with_api_key(request, key)
+            if answered is not None:
+                return answered
+            request.api_key_error = "Invalid or revoked API key."
+        elif request.user.is_authenticated:
+            self._resolve_session_user(request)
         scoped = _needs_auth_scope(request)
         if request.tenant is None and not scoped:
             return self.get_response(request)
@@ -68,26 +81,32 @@ class TenantContextMiddleware:
                 transaction.set_rollback(True)
             return response
 
-    def _resolve(self, request: TenantRequest) -> None:
+    @staticmethod
+    def _reset(request: TenantRequest) -> None:
         request.tenant = None
         request.membership = None
         request.memberships = []
         request.api_key = None
         request.api_key_error = None
-        key = raw_api_key(request)
-        if key is not None:
-            self._resolve_api_key(request, key)
-        elif request.user.is_authenticated:
-            self._resolve_session_user(request)
 
-    @staticmethod
-    def _resolve_api_key(request: TenantRequest, key: str) -> None:
-        api_key = api_key_authenticate(raw_key=key)
-        if api_key is None:
-            request.api_key_error = "Invalid or revoked API key."
-            return
-        request.api_key = api_key
-        request.tenant = api_key.tenant
+    def _with_api_key(self, request: TenantRequest, key: str) -> HttpResponse | None:
+        """A partner's request: the key is looked up inside the request's own tenant
+        transaction (the tenant id is part of the key), one context a request instead of one
+        for the lookup and another for the view. None (nothing run) for an unknown key."""
+        tenant_id = tenant_id_from_api_key(key)
+        if tenant_id is None:
+            return None
+        scope = AUTH_SCOPE if request.path_info.startswith(_accounts_prefix()) else None
+        with tenant_context(tenant_id, scope=scope):
+            api_key = api_key_find(raw_key=key)
+            if api_key is None:
+                return None  # leaves the (empty) transaction: the request goes on without one
+            request.api_key = api_key
+            request.tenant = api_key.tenant
+            response = self.get_response(request)
+            if response.status_code >= 500:
+                transaction.set_rollback(True)  # as below: the view's writes are undone
+            return response
 
     @staticmethod
     def _resolve_session_user(request: TenantRequest) -> None:

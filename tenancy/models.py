@@ -266,6 +266,10 @@ class ApiKey(TenantOwned):
         return raw, prefix
 
     def customer_account_ids(self) -> list[int]:
+        # Read with the key itself by tenancy.selectors.api_key_find (one query a request).
+        known = getattr(self, "limited_to_account_ids", None)
+        if known is not None:
+            return list(known)
         return list(
             ApiKeyCustomerAccount.objects.filter(api_key=self).values_list(
                 "customer_account_id", flat=True

@@ -28,7 +28,7 @@ INIT_SQL = ROOT / "docker" / "postgres" / "init.sql"
 SETTINGS_FILE = ROOT / "config" / "settings.py"
 
 REQUIRED_SERVICES = {"postgres", "redis", "web", "ws", "worker", "beat"}
-LONG_RUNNING_APP_SERVICES = ("web", "ws", "worker", "beat")
+LONG_RUNNING_APP_SERVICES = ("web", "ws", "worker", "worker-interactive", "beat")
 APP_SERVICES = (*LONG_RUNNING_APP_SERVICES, "migrate")
 WSGI_SERVERS = {"gunicorn", "uwsgi", "waitress-serve"}
 ASGI_SERVERS = {"uvicorn", "daphne", "hypercorn"}
@@ -142,7 +142,10 @@ def test_server_entry_point_is_importable(services, service):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("service", "subcommand"), [("worker", "worker"), ("beat", "beat")])
+@pytest.mark.parametrize(
+    ("service", "subcommand"),
+    [("worker", "worker"), ("worker-interactive", "worker"), ("beat", "beat")],
+)
 def test_celery_services_find_the_celery_app(services, service, subcommand):
     argv = _argv(services[service])
     assert argv[0] == "celery"
@@ -166,6 +169,16 @@ def test_celery_services_find_the_celery_app(services, service, subcommand):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "milepost"
+
+
+def test_the_interactive_queue_has_a_worker_of_its_own(services):
+    """One shipment's API events and driver scans never wait behind bulk feeds
+    (integrations.tasks): a worker consumes only their queue; the other one consumes both."""
+    interactive = _argv(services["worker-interactive"])
+    assert interactive[interactive.index("-Q") + 1] == settings.CELERY_INTERACTIVE_QUEUE
+    assert "-Q" not in _argv(services["worker"])  # every queue of CELERY_TASK_QUEUES
+    queues = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert queues == {settings.CELERY_INTERACTIVE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE}
 
 
 def test_migrate_runs_migrations_as_the_owner_then_collects_static(services):

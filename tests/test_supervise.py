@@ -85,3 +85,9 @@ def test_make_run_supervises_the_worker_and_beat():
         pattern = rf"^start {name} bash scripts/supervise\.sh {name} \S*celery -A config {name}\b"
         assert re.search(pattern, run, re.MULTILINE), f"make run does not supervise {name}"
     assert re.search(r"^start web \S*uvicorn ", run, re.MULTILINE)
+    # The interactive queue's own worker (integrations.tasks), supervised the same way.
+    interactive = (
+        r"^start worker-interactive bash scripts/supervise\.sh worker-interactive "
+        r"\S*celery -A config worker -Q \S*interactive"
+    )
+    assert re.search(interactive, run, re.MULTILINE), "make run has no interactive worker"

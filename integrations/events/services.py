@@ -15,6 +15,9 @@ from shipments.services import shipment_public_reference_ensure
 from tenancy.models import ApiKey
 
 CONTENT_TYPE = "application/json; milepost-api-events"
+# At most this many events about one shipment are processed on the interactive queue (a
+# person or a partner's screen waiting for the timeline); more is a bulk load.
+INTERACTIVE_MAX_EVENTS = 20
 
 
 @transaction.atomic
@@ -39,4 +42,5 @@ def events_submit(
         content_type=CONTENT_TYPE,
         format_hint=FORMAT_NAME,
         sent_by_key=sent_by_key,
+        interactive=shipment is not None and len(events) <= INTERACTIVE_MAX_EVENTS,
     )

@@ -196,6 +196,8 @@ def bench_sweep(tenant: Tenant, *, shipments: int | None = None) -> dict[str, An
     now = timezone.now()
     build_seconds = build(tenant, shipments, now)
     floor, overdue = floor_ms(tenant, now)
+    # The machine's state when the sweep starts: figures from a loaded 2-core box say so.
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     # What detection.sweep does for each tenant (for_each_tenant), for the one tenant here.
     with tenant_context(tenant.pk):
@@ -217,6 +219,7 @@ def bench_sweep(tenant: Tenant, *, shipments: int | None = None) -> dict[str, An
         **kinds,
         "floor_ms": round(floor, 1),
         "build_seconds": round(build_seconds, 1),
+        "load_average_1m": round(load, 1),
     }
     # Said before bench_all purges the tenant (deleting 11M rows takes a while).
     print(f"sweep (before the purge): {result}", flush=True)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.conf import settings
@@ -52,10 +52,11 @@ DEADLINE_TYPES = (
 HOOK_TYPES = (*DEADLINE_TYPES, T.SEQUENCE_VIOLATION, T.CASCADE, T.PREDICTED_LATE)
 SWEEP_TYPES = (*DEADLINE_TYPES, T.ROUTE_DEVIATION, T.STALE_FEED)
 AUTO_NOTE = "Resolved automatically: the cause went away."
+BULK_WORK_MEM = "128MB"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    # A tuple, not a dataclass: a million-shipment sweep makes 120,000 of them.
     kind: str  # "opened" | "updated" | "resolved"
     id: int
     public_id: str
@@ -192,21 +193,22 @@ BATCH_CONDITIONS = """
 SELECT shipment_id, NULL::bigint AS integration_id, type, milestone,
        CASE WHEN critical_at <= %(now)s THEN 'critical'
             WHEN major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
-       jsonb_build_object('since', basis, 'due_at', due) AS details
+       NULL::jsonb AS details, basis AS since, due
 FROM dl WHERE due <= %(now)s
 UNION ALL
 SELECT shipment_id, NULL::bigint, %(sequence)s, code, 'minor',
-       jsonb_build_object('milestone', code)
+       jsonb_build_object('milestone', code), NULL, NULL
 FROM r WHERE inverted
 UNION ALL
 SELECT id, NULL::bigint, %(cascade)s, '', 'major',
-       jsonb_build_object('waiting_on', timeline->'waiting_on')
+       jsonb_build_object('waiting_on', timeline->'waiting_on'), NULL, NULL
 FROM s WHERE jsonb_array_length(COALESCE(timeline->'waiting_on', '[]'::jsonb)) > 0
 """
 
 PREDICTED_CONDITIONS = """
 SELECT l.shipment_id, NULL::bigint AS integration_id, %(predicted)s AS type,
-       'delivered' AS milestone, l.severity, l.details::jsonb AS details
+       'delivered' AS milestone, l.severity, l.details::jsonb AS details,
+       NULL::timestamptz AS since, NULL::timestamptz AS due
 FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text[])
      AS l(shipment_id, severity, details)
 """
@@ -214,6 +216,9 @@ FROM unnest(%(late_ids)s::bigint[], %(late_sev)s::text[], %(late_details)s::text
 # Applying a set of conditions ("cond") to the unresolved exceptions in scope ("cur"): open
 # what is new, update what changed severity, resolve what is gone, audit all three. {extra}
 # adds rows to the result (the batch: which of its shipments have a promise, for the ETA).
+# A condition's columns: shipment_id, integration_id, type, milestone, severity, details,
+# since, due. A deadline's details are built from since/due only for the rows written (most
+# due deadlines of a sweep are open already at the same severity: read, left alone).
 APPLY = """
 WITH {ctes}
 cond AS MATERIALIZED ({conditions}),
@@ -232,6 +237,8 @@ j AS MATERIALIZED (
 ),
 opened AS (
     -- New causes only; ON CONFLICT (the partial unique index) settles a concurrent opener.
+    -- Naming that index as the one arbiter spares a probe of the other two unique indexes per
+    -- row (and a public id collision is an error, not an exception silently not opened).
     INSERT INTO exceptions_shipmentexception AS x
         (tenant_id, public_id, type, shipment_id, integration_id, milestone, severity, status,
          opened_at, updated_at, details, assignee_role, resolution_note, auto_resolved)
@@ -239,16 +246,20 @@ opened AS (
            'exc_' || substr(md5(random()::text || clock_timestamp()::text
                                || COALESCE(j.shipment_id, j.integration_id)::text), 1, 16),
            j.type, j.shipment_id, j.integration_id, j.milestone, j.severity, 'open',
-           %(now)s, %(now)s, j.details, '', '', false
+           %(now)s, %(now)s,
+           COALESCE(j.details, jsonb_build_object('since', j.since, 'due_at', j.due)),
+           '', '', false
     FROM j WHERE j.cur_id IS NULL
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (tenant_id, shipment_id, type, milestone, integration_id)
+        WHERE NOT status = 'resolved' DO NOTHING
     RETURNING x.id, x.public_id, x.type, x.shipment_id, x.milestone, x.severity
 ),
 -- The rows to change are named by id (= ANY(ARRAY(…))): an index probe each, whatever
 -- join method the planner picks for the rest.
 updated AS (
     UPDATE exceptions_shipmentexception x
-    SET severity = j.severity, details = j.details, updated_at = %(now)s
+    SET severity = j.severity, updated_at = %(now)s,
+        details = COALESCE(j.details, jsonb_build_object('since', j.since, 'due_at', j.due))
     FROM j
     WHERE x.id = ANY(ARRAY(SELECT cur_id FROM j WHERE cur_severity <> severity))
       AND x.id = j.cur_id
@@ -337,12 +348,25 @@ def _apply(
         if bulk:
             # Row-level security's planner estimates take every tenant for 1/200 of a table
             # (tenancy.rls), so a sweep's thousands of conditions look like a hundred, and a
-            # nested loop over two CTEs of that size is quadratic (70 s once, measured).
-            cursor.execute("SET LOCAL enable_nestloop = off")
+            # nested loop over two CTEs of that size is quadratic (70 s once, measured); at a
+            # million shipments the same estimates chose a merge join, sorting 200,000 due rows
+            # and 140,000 open ones on their text keys (15% of the sweep, measured): hash joins
+            # only. The CTEs of such a sweep do not fit the default 4 MB: sorted and
+            # materialised on disk otherwise.
+            cursor.execute(
+                "SELECT current_setting('work_mem'), set_config('enable_nestloop', 'off', true),"
+                " set_config('enable_mergejoin', 'off', true), set_config('work_mem', %s, true)",
+                [BULK_WORK_MEM],
+            )
+            (work_mem, *_) = cursor.fetchone()
         cursor.execute(sql, values)
         rows = cursor.fetchall()
         if bulk:
-            cursor.execute("SET LOCAL enable_nestloop = on")
+            cursor.execute(
+                "SELECT set_config('enable_nestloop', 'on', true),"
+                " set_config('enable_mergejoin', 'on', true), set_config('work_mem', %s, true)",
+                [work_mem],
+            )
     changes = [Change(*row) for row in rows if row[0] != "promised"]
     return changes, sorted({row[4] for row in rows if row[0] == "promised"})
 
@@ -449,45 +473,63 @@ DUE_CONDITIONS = """
 SELECT d.shipment_id, NULL::bigint AS integration_id, d.type, d.milestone,
        CASE WHEN d.critical_at <= %(now)s THEN 'critical'
             WHEN d.major_at <= %(now)s THEN 'major' ELSE 'minor' END AS severity,
-       jsonb_build_object('since', d.basis_at, 'due_at', d.due_at) AS details
+       NULL::jsonb AS details, d.basis_at AS since, d.due_at AS due
 FROM exceptions_deadline d
 WHERE d.tenant_id = %(tenant)s AND d.due_at <= %(now)s
 """
 
+# Route deviation: each active shipment's latest position (the newer of its own and, on a
+# planned corridor, its vehicle's) against the legs of its newest corridor (the nearest leg
+# counts), else against its origin→destination great circle. milepost_segment_km (migration
+# exceptions 0003) is the distance from a point to a great-circle segment; a shipment without
+# coordinates for the line measures NULL and stays out.
 ROUTE_CONDITIONS = """
 SELECT id AS shipment_id, NULL::bigint AS integration_id, %(route)s AS type, '' AS milestone,
        CASE WHEN km >= %(route_critical)s THEN 'critical'
             WHEN km >= %(route_major)s THEN 'major' ELSE 'minor' END AS severity,
-       jsonb_build_object('km_off_route', round(km::numeric, 1)) AS details
+       jsonb_build_object('km_off_route', round(km::numeric, 1),
+                          'against', CASE WHEN corridor_id IS NULL THEN 'origin_destination'
+                                          ELSE 'planned_corridor' END) AS details,
+       NULL::timestamptz AS since, NULL::timestamptz AS due
 FROM (
-    SELECT s.id, (
-        WITH g AS (SELECT radians(s.origin_lat) AS la1, radians(s.origin_lon) AS lo1,
-                          radians(s.destination_lat) AS la2, radians(s.destination_lon) AS lo2,
-                          radians(p.lat) AS la3, radians(p.lon) AS lo3),
-        a AS (SELECT *,
-            2 * asin(sqrt(least(1, sin((la3 - la1) / 2) ^ 2
-                + cos(la1) * cos(la3) * sin((lo3 - lo1) / 2) ^ 2))) AS d13,
-            2 * asin(sqrt(least(1, sin((la2 - la1) / 2) ^ 2
-                + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ^ 2))) AS d12,
-            2 * asin(sqrt(least(1, sin((la3 - la2) / 2) ^ 2
-                + cos(la2) * cos(la3) * sin((lo3 - lo2) / 2) ^ 2))) AS d23,
-            atan2(sin(lo3 - lo1) * cos(la3),
-                  cos(la1) * sin(la3) - sin(la1) * cos(la3) * cos(lo3 - lo1)) AS b13,
-            atan2(sin(lo2 - lo1) * cos(la2),
-                  cos(la1) * sin(la2) - sin(la1) * cos(la2) * cos(lo2 - lo1)) AS b12
-          FROM g),
-        x AS (SELECT *, asin(least(1, greatest(-1, sin(d13) * sin(b13 - b12)))) AS dxt FROM a)
-        SELECT 6371.0 * CASE
-            WHEN acos(least(1, greatest(-1, cos(d13) / greatest(cos(dxt), 1e-12)))) <= d12
-                 AND cos(b13 - b12) >= 0
-            THEN abs(dxt) ELSE least(d13, d23) END
-        FROM x
-    ) AS km
-    FROM integrations_latestposition p
-    JOIN shipments_shipment s ON s.id = p.shipment_id
-    WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment' AND s.status <> ALL(%(ended)s)
-      AND s.origin_lat IS NOT NULL AND s.origin_lon IS NOT NULL
-      AND s.destination_lat IS NOT NULL AND s.destination_lon IS NOT NULL
+    SELECT s.id, oc.corridor_id, CASE
+        WHEN oc.corridor_id IS NULL THEN milepost_segment_km(
+            s.origin_lat, s.origin_lon, s.destination_lat, s.destination_lon, pos.lat, pos.lon)
+        ELSE (SELECT min(milepost_segment_km(a.lat, a.lon, b.lat, b.lon, pos.lat, pos.lon))
+              FROM exceptions_corridorpoint a
+              JOIN exceptions_corridorpoint b
+                ON b.corridor_id = a.corridor_id AND b.sequence = a.sequence + 1
+               AND b.tenant_id = %(tenant)s
+              WHERE a.tenant_id = %(tenant)s AND a.corridor_id = oc.corridor_id)
+        END AS km
+    FROM (
+        SELECT p.shipment_id AS id FROM integrations_latestposition p
+        WHERE p.tenant_id = %(tenant)s AND p.subject_kind = 'shipment'
+        UNION
+        SELECT cp.shipment_id FROM exceptions_corridorpoint cp
+        WHERE cp.tenant_id = %(tenant)s AND cp.shipment_id IS NOT NULL
+    ) ids
+    JOIN shipments_shipment s ON s.id = ids.id AND s.tenant_id = %(tenant)s
+    LEFT JOIN LATERAL (
+        -- A shipment on several corridors (a pickup run, then a delivery run) follows the
+        -- one planned last.
+        SELECT c.id AS corridor_id, c.vehicle_ref
+        FROM exceptions_corridorpoint cp
+        JOIN exceptions_plannedcorridor c ON c.id = cp.corridor_id AND c.tenant_id = %(tenant)s
+        WHERE cp.tenant_id = %(tenant)s AND cp.shipment_id = s.id
+        ORDER BY c.planned_at DESC, c.id DESC
+        LIMIT 1
+    ) oc ON TRUE
+    CROSS JOIN LATERAL (
+        SELECT p.lat, p.lon FROM integrations_latestposition p
+        WHERE p.tenant_id = %(tenant)s
+          AND ((p.subject_kind = 'shipment' AND p.subject = s.id::text)
+               OR (p.subject_kind = 'vehicle' AND p.subject = oc.vehicle_ref
+                   AND oc.vehicle_ref <> ''))
+        ORDER BY p.at DESC
+        LIMIT 1
+    ) pos
+    WHERE s.status <> ALL(%(ended)s)
 ) AS off
 WHERE km > %(route_after)s
 """
@@ -496,7 +538,7 @@ STALE_FEED_CONDITIONS = """
 SELECT NULL::bigint, i.id, %(stale)s, '',
        CASE WHEN m.last <= %(now)s - %(stale_critical)s THEN 'critical'
             WHEN m.last <= %(now)s - %(stale_major)s THEN 'major' ELSE 'minor' END,
-       jsonb_build_object('last_message_at', m.last, 'integration', i.name)
+       jsonb_build_object('last_message_at', m.last, 'integration', i.name), NULL, NULL
 FROM integrations_integration i
 CROSS JOIN LATERAL (
     SELECT max(received_at) AS last FROM integrations_inboundmessage
@@ -524,6 +566,12 @@ def sweep_tenant(*, now: datetime | None = None) -> list[Change]:
         "stale_major": timedelta(minutes=stale.major),
         "stale_critical": timedelta(minutes=stale.critical),
     }
+    # The sweep is idempotent (the next one opens, updates and resolves the same from the
+    # same rows), so its commit need not wait for the WAL flush: a crash loses at most the
+    # last sweep's whole transaction (exceptions, audit and outbox rows together), redone a
+    # minute later. Saves the wait for the tail of a large sweep's WAL.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
     # Two statements: the due deadlines (the bulk, planned without nested loops), then the
     # positions and feeds (a handful of rows, where nested loops over indexes are right).
     changes, _ = _apply(

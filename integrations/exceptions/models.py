@@ -10,6 +10,11 @@ decide when a problem is one, and the deadlines the sweep watches.
   active shipment, each pending time-driven cause (a milestone due, the time a customs hold
   becomes too long, the time a shipment goes dark, …) with the times its severity rises.
   Rewritten for a shipment on every change of its timeline (``detection``).
+* ``PlannedCorridor`` / ``CorridorPoint``: the planned polyline a vehicle follows (a route's
+  start, then its stops in the planned order) and the shipments it carries; route deviation
+  measures a position against its legs (else against the origin→destination line). Written
+  by ``services.corridor_publish`` from whoever plans (portal.routing, when a route is
+  sequenced or re-ordered): this layer knows no route, only the polyline.
 """
 
 from __future__ import annotations
@@ -61,9 +66,17 @@ UNRESOLVED = (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED, ExceptionStatu
 
 class ShipmentException(TenantOwned):
     # Index budget: the sweep opens and resolves these in bulk; every lookup is by tenant
-    # first, so the (tenant, …) indexes below serve tenant and shipment alike.
+    # first, so the (tenant, …) indexes below serve tenant and shipment alike. No database
+    # foreign key to the tenant (like Deadline's): row-level security pins every row to the
+    # transaction's tenant, and the deferred per-row check ran once per opened exception at
+    # commit (80,000 of them in the sweep benchmark).
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, editable=False, related_name="+", db_index=False
+        Tenant,
+        on_delete=models.CASCADE,
+        editable=False,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     public_id = models.CharField(max_length=24, default=new_public_id, editable=False)
     type = models.CharField(max_length=24, choices=ExceptionType.choices)
@@ -185,8 +198,70 @@ class Deadline(TenantOwned):
     basis_at = models.DateTimeField()  # what lateness is measured from (the planned deadline)
 
     class Meta:
-        # (tenant, due_at): the sweep's due range and the floor count are index-only.
-        indexes = [models.Index(fields=["tenant", "due_at"], name="deadline_due_idx")]
+        # (tenant, due_at) covering what the sweep reads: its due range and the floor count
+        # are index-only scans. Without the included columns the sweep fetched the heap page
+        # of every due row: at 10M rows (1 due in 50) that is most of the table's pages.
+        indexes = [
+            models.Index(
+                fields=["tenant", "due_at"],
+                include=["shipment", "type", "milestone", "basis_at", "major_at", "critical_at"],
+                name="deadline_due_cover_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.milestone} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class PlannedCorridor(TenantOwned):
+    """A planned polyline (see the module docstring), named by its planner's ``key`` (e.g.
+    ``route:<id>``); ``vehicle_ref`` is the subject whose positions follow it."""
+
+    key = models.CharField(max_length=60)
+    vehicle_ref = models.CharField(max_length=60, blank=True)
+    planned_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="corridor_key_uniq")]
+
+    def __str__(self) -> str:
+        return f"corridor {self.key}"
+
+
+class CorridorPoint(TenantOwned):
+    """Vertex ``sequence`` of a corridor (0 = where it starts); ``shipment`` is the stop's
+    shipment (none for the start). Consecutive vertices are the corridor's legs."""
+
+    corridor = models.ForeignKey(PlannedCorridor, on_delete=models.CASCADE, related_name="points")
+    sequence = models.PositiveIntegerField()
+    lat = models.FloatField()
+    lon = models.FloatField()
+    # No database constraint, like Deadline's: the corridor is replaced whole when re-planned.
+    shipment = models.ForeignKey(
+        Shipment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+
+    class Meta:
+        ordering = ["corridor_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corridor", "sequence"], name="corridor_point_sequence_uniq"
+            )
+        ]
+        # The sweep finds a shipment's corridor by the shipment.
+        indexes = [
+            models.Index(
+                fields=["tenant", "shipment"],
+                condition=models.Q(shipment__isnull=False),
+                name="corridor_point_shipment_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.corridor_id}#{self.sequence} @ {self.lat:.4f},{self.lon:.4f}"

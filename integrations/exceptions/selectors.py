@@ -36,6 +36,14 @@ def sla_due_at(exception: ShipmentException) -> datetime:
     return exception.opened_at + SLA[exception.severity]
 
 
+def sla_hours() -> list[tuple[str, float]]:
+    """(severity, hours) of the SLA, most urgent first (for the queue's legend)."""
+    return [
+        (str(severity), SLA[severity].total_seconds() / 3600)
+        for severity in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__)
+    ]
+
+
 def exception_list(
     *,
     type: str | None = None,

@@ -36,6 +36,7 @@ def scan_submit(
         content_type="application/json",
         format_hint="scan",
         sent_by_key=sent_by_key,
+        interactive=True,  # a driver at the door, an ops page watching
     )
     for upload in uploads:
         digest = hashlib.sha256(upload.data).hexdigest()

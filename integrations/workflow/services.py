@@ -181,6 +181,34 @@ def rule_save(
     return rule
 
 
+def rule_set_active(*, rule: Rule, is_active: bool, actor: User | None = None) -> Rule:
+    """Switch a rule on or off without touching its definition."""
+    if rule.is_active != is_active:
+        rule.is_active = is_active
+        rule.updated_at = timezone.now()
+        rule.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            action="rule.enabled" if is_active else "rule.disabled",
+            target_type="rule",
+            target_id=rule.pk,
+            actor=actor,
+        )
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, rule: Rule, actor: User | None = None) -> None:
+    """Delete a rule with its firing log (the tasks and tags it made stay)."""
+    audit_record(
+        action="rule.deleted",
+        target_type="rule",
+        target_id=rule.pk,
+        actor=actor,
+        changes={"name": rule.name, "trigger": rule.trigger},
+    )
+    rule.delete()
+
+
 # --- evaluation -------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """``push``: from an event accepted over HTTP to the websocket message at the dashboards.
 
-Set-up, as deployed: gunicorn (the events API) and a Celery worker (integrations.benchmarks
-.Services), uvicorn serving config.asgi (the websockets), Redis as channel layer. ``clients``
+Set-up, as deployed: gunicorn (the events API) and the Celery workers, bulk and interactive
+(integrations.benchmarks.Services), uvicorn serving config.asgi (the websockets), Redis as
+channel layer. ``clients``
 websocket clients (default 200) log in as ops users of four tenants and follow their tenant's
 ops group (/ws/ops/). A sample posts one event for one shipment to
 /api/v1/shipments/<id>/events/ and times, for every client of that tenant, the arrival of the
@@ -13,7 +14,8 @@ send), the ASGI server fans it out.
 events per second (default 1,000) into the first tenant through /api/v1/events/ (batches of
 100 events on 200 other shipments); the rate reached is reported as ``load_eps``.
 ``floor``: a bare channel-layer ``group_send`` to a group with one websocket client, through
-the same server, in the same run.
+the same server, in the same run. ``stages_idle`` / ``stages_loaded``: where the samples'
+time went, from the stored message's own timestamps (``_stages``).
 """
 
 from __future__ import annotations
@@ -136,6 +138,11 @@ def _prepare_tenant(tenant: Tenant, label: str, shipments: int) -> dict[str, Any
 
 
 def _post(port: int, path: str, key: str, events: list[dict]) -> int:
+    return _post_for(port, path, key, events)[0]
+
+
+def _post_for(port: int, path: str, key: str, events: list[dict]) -> tuple[int, dict]:
+    """The status and the JSON answer (the 202 names the stored message)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps({"events": events}).encode(),
@@ -143,7 +150,7 @@ def _post(port: int, path: str, key: str, events: list[dict]) -> int:
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 — loopback
-        return int(response.status)
+        return int(response.status), json.loads(response.read() or b"{}")
 
 
 class Load(threading.Thread):
@@ -232,9 +239,9 @@ async def _sample(
         "dedupe_key": f"push-{public_id}-{time.time_ns()}",
     }
     path = f"/api/v1/shipments/{public_id}/events/"
-    started = time.perf_counter()
-    status = await asyncio.get_running_loop().run_in_executor(
-        None, _post, loop_port, path, tenant["key"], [event]
+    wall, started = time.time(), time.perf_counter()
+    status, answer = await asyncio.get_running_loop().run_in_executor(
+        None, _post_for, loop_port, path, tenant["key"], [event]
     )
     if status != 202:
         raise RuntimeError(f"events API answered {status}")
@@ -246,7 +253,44 @@ async def _sample(
     if len(got) < listeners:  # counted as late as the wait, and reported
         arrivals.setdefault("_timeouts", []).append(listeners - len(got))
         got += [started + WAIT_S] * (listeners - len(got))
+    # For the stages (see _stages): the request's start and the last arrival, wall clock.
+    arrivals.setdefault("_traces", []).append(
+        (tenant["tenant"].pk, answer.get("message_id"), wall, wall + max(got) - started)
+    )
     return [(at - started) * 1000 for at in got]
+
+
+def _stages(traces: list[tuple[int, int, float, float]]) -> dict[str, float]:
+    """Where a sample's time went, from the stored message's own timestamps (one machine, one
+    clock): ``stored`` the request's start to the row's received_at; ``queued`` to the worker's
+    pickup (last_attempt_at: commit, enqueue after commit, broker, a free worker); ``applied``
+    to processed_at (parse, match, insert, timeline refresh, hooks); ``delivered`` to the last
+    client's arrival (commit, the after-commit publish, channel layer, consumer, socket). p50
+    and p99 of each over the samples."""
+    from integrations.models import InboundMessage
+
+    spans: dict[str, list[float]] = {"stored": [], "queued": [], "applied": [], "delivered": []}
+    for tenant_id, message_id, started, last in traces:
+        with tenant_context(tenant_id):
+            row = InboundMessage.objects.filter(pk=message_id).values(
+                "received_at", "last_attempt_at", "processed_at"
+            )
+            found = row.first()
+        if not found or not found["last_attempt_at"] or not found["processed_at"]:
+            continue
+        stored = found["received_at"].timestamp()
+        picked = found["last_attempt_at"].timestamp()
+        applied = found["processed_at"].timestamp()
+        spans["stored"].append((stored - started) * 1000)
+        spans["queued"].append((picked - stored) * 1000)
+        spans["applied"].append((applied - picked) * 1000)
+        spans["delivered"].append((last - applied) * 1000)
+    out: dict[str, float] = {}
+    for name, values in spans.items():
+        if values:
+            out[f"{name}_p50_ms"] = _percentile(values, 0.5)
+            out[f"{name}_p99_ms"] = _percentile(values, 0.99)
+    return out
 
 
 async def _floor(ws_port: int, cookie: str, tenant_id: int, samples: int) -> list[float]:
@@ -293,6 +337,10 @@ def bench_push(tenant: Tenant) -> dict:
             result = asyncio.run(
                 _run(ws_port, http_port, prepared, audiences, per_tenant, floor_tenant)
             )
+        traces = result.pop("_traces")
+        half = len(traces) // 2
+        result["stages_idle"] = _stages(traces[:half])
+        result["stages_loaded"] = _stages(traces[half:])
     finally:
         from portal.benchmarks import purge_tenant
 
@@ -358,6 +406,8 @@ async def _run(ws_port, http_port, prepared, audiences, per_tenant, floor_tenant
         "accept_p50_ms": _percentile(arrivals.get("_accept_ms", [0.0]), 0.5),
         "missed_within_wait": sum(arrivals.get("_timeouts", [])),
         "client_errors": arrivals.get("_errors", [])[:5],
+        # idle samples first, then loaded ones (the warm-up's are left out)
+        "_traces": arrivals.get("_traces", [])[len(prepared) :],
     }
 
 

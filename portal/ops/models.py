@@ -79,3 +79,61 @@ class ShipmentImport(TenantOwned):
     @property
     def percent(self) -> int:
         return round(100 * self.processed / self.total) if self.total else 100
+
+
+class JobKind(models.TextChoices):
+    REPLAY = "replay", "Replay"
+    EXPORT = "export", "Export"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OpsJob(TenantOwned):
+    """A long operation of the dashboard run by Celery (portal/ops/jobs.py): a bulk replay of
+    dead-lettered messages or an export of the shipment list. The page polls ``done`` of
+    ``total``; ``result`` keeps the counts and the items that failed with their reasons, and
+    an export keeps its file (no file store needed, like ShipmentImport keeps its rows).
+
+    ``params``: replay ``{"message_ids": [...], "integration_id": n | None}`` (the messages
+    are fixed when the job starts, so a resumed run does the same ones); export
+    ``{"query": "<the list's query string>", "format": "csv" | "xlsx"}``.
+    """
+
+    kind = models.CharField(max_length=10, choices=JobKind.choices)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    label = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    file_type = models.CharField(max_length=100, blank=True)
+    file_data = models.BinaryField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="ops_job_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)

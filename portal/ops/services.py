@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
+from django.utils import timezone
 
+from integrations.models import DeadLetter, Integration
 from integrations.workflow import services as workflow_services
-from portal.ops import importing, tasks
+from portal.ops import importing, jobs, tasks
 from portal.ops.import_work import import_check, import_run
-from portal.ops.models import ImportStatus, SavedView, ShipmentImport
+from portal.ops.models import ImportStatus, JobKind, OpsJob, SavedView, ShipmentImport
 from shipments import services as shipment_services
 from shipments.models import Shipment
 from tenancy.audit import audit_record
@@ -138,4 +141,90 @@ def import_start(*, job: ShipmentImport, actor: User) -> ShipmentImport:
         tasks.import_run.delay(tenant_id=tenant_id, import_id=job_id)
 
     transaction.on_commit(enqueue, robust=True)
+    return job
+
+
+# --- long operations: bulk replay and the list export (the work is portal/ops/jobs.py) ------
+
+
+def _job_enqueue(job: OpsJob) -> None:
+    tenant_id, job_id = job.tenant_id, job.pk
+
+    def publish() -> None:
+        tasks.job_run.delay(tenant_id=tenant_id, job_id=job_id)
+
+    transaction.on_commit(publish, robust=True)
+
+
+@transaction.atomic
+def replay_start(
+    *, actor: User, integration: Integration | None = None, message_ids: list[int] | None = None
+) -> OpsJob:
+    """A bulk replay of the open dead letters (of one integration, or all), or of the given
+    messages (an integration's held and dead-lettered ones after its code table changed)."""
+    if message_ids is None:
+        letters = DeadLetter.objects.filter(resolved_at__isnull=True).exclude(stage="intake")
+        if integration is not None:
+            letters = letters.filter(message__integration=integration)
+        message_ids = sorted(set(letters.values_list("message_id", flat=True)))
+    if not message_ids:
+        raise DomainError("Nothing to replay: no open dead letters.", code="nothing_to_replay")
+    label = f"Replay: {integration.name}" if integration else "Replay: all dead letters"
+    job = OpsJob(
+        kind=JobKind.REPLAY,
+        created_by=actor,
+        label=label[:200],
+        params={
+            "message_ids": sorted(message_ids),
+            "integration_id": integration.pk if integration else None,
+        },
+        total=len(message_ids),
+        result={"replayed": 0, "resolved": 0, "still_failing": [], "failed": []},
+    )
+    job.tenant_id = current_tenant_id()
+    job.save()
+    audit_record(
+        action="ops_job.replay",
+        target_type="integration",
+        target_id=integration.pk if integration else "*",
+        actor=actor,
+        changes={"job": job.pk, "messages": len(message_ids)},
+    )
+    _job_enqueue(job)
+    return job
+
+
+@transaction.atomic
+def export_start(*, actor: User, query: str, fmt: str) -> OpsJob:
+    """An export of the shipment list with the filters of ``query`` (the list's query
+    string) as CSV or XLSX."""
+    if fmt not in jobs.FORMATS:
+        raise DomainError("Export as csv or xlsx.", code="invalid_format", field="format")
+    params = QueryDict(query, mutable=True)
+    for name in ("cursor", "limit"):
+        params.pop(name, None)
+    shipments, _keyset = jobs.export_queryset(params.urlencode())
+    count = shipments.count()
+    total = min(count, jobs.MAX_EXPORT_ROWS)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    job = OpsJob(
+        kind=JobKind.EXPORT,
+        created_by=actor,
+        label=f"Export of the shipment list ({fmt.upper()})",
+        params={"query": params.urlencode(), "format": fmt},
+        total=total,
+        file_name=f"shipments-{stamp}.{fmt}",
+        file_type=jobs.file_type(fmt),
+        result={"rows": 0, "matched": count, "capped": count > jobs.MAX_EXPORT_ROWS},
+    )
+    job.tenant_id = current_tenant_id()
+    job.save()
+    audit_record(
+        action="ops_job.export",
+        target_type="shipment",
+        target_id="*",
+        actor=actor,
+        changes={"job": job.pk, "query": job.params["query"], "format": fmt, "rows": total},
+    )
+    _job_enqueue(job)
     return job

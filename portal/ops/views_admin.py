@@ -1,4 +1,5 @@
-"""Integrations health, analytics (each chart as CSV too) and the settings overview."""
+"""Integrations health (with each integration's code table and the replay dry run),
+analytics (each chart as CSV too) and the settings overview."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from integrations import code_tables
 from integrations import selectors as integration_selectors
 from integrations import services as integration_services
 from integrations.eta.accuracy import neutralise
+from integrations.models import Integration
 from integrations.subscriptions import selectors as subscription_selectors
 from milestones.models import TemplateVersion
 from milestones.selectors import template_list
-from portal.ops import selectors
+from portal.ops import jobs, selectors, services
 from portal.ops.access import ops_view, user_of
+from portal.ops.models import JobKind
 from tenancy import services as tenancy_services
+from tenancy.errors import DomainError, NotFound
 from tenancy.models import ADMIN_ONLY, STAFF, ApiScope, Membership
 from tenancy.selectors import api_key_list
 from tenancy.services import api_key_issue
@@ -36,8 +41,66 @@ def integrations(request: HttpRequest) -> HttpResponse:
             "health": selectors.integration_health(),
             "dead_letters": selectors.dead_letters(),
             "held": selectors.held_events(),
+            "jobs": jobs.jobs_recent(kind=JobKind.REPLAY, limit=5),
         },
     )
+
+
+def _integration_or_404(integration_id: int) -> Integration:
+    try:
+        return integration_selectors.integration_get(integration_id=integration_id)
+    except NotFound:
+        raise Http404() from None
+
+
+def _posted_rows(request: HttpRequest) -> list[tuple[str, str]]:
+    codes, milestones = request.POST.getlist("code"), request.POST.getlist("milestone")
+    rows = [(c[:200], m[:60]) for c, m in zip(codes, milestones, strict=False)]
+    # blank rows (the form's spare ones, or cleared to remove a code) are not rows
+    return [(c, m) for c, m in rows if c.strip() or m.strip()][: code_tables.MAX_ROWS + 1]
+
+
+@require_http_methods(["GET", "POST"])
+@ops_view(STAFF)
+def integration_codes(request: HttpRequest, integration_id: int) -> HttpResponse:
+    """The integration's code table: edit rows, preview what a replay would change (dry
+    run, nothing stored), save (audited), save and replay (a Celery job)."""
+    integration = _integration_or_404(integration_id)
+    known = integration_selectors.known_milestones()
+    rows = sorted(code_tables.table_of(integration).items())
+    context: dict[str, Any] = {"integration": integration, "errors": {}, "general": []}
+    if request.method == "POST":
+        rows = _posted_rows(request)
+        action = request.POST.get("action", "preview")
+        try:
+            table = code_tables.table_check(integration, rows, known=known)
+            if action in ("save", "save_replay"):
+                integration_services.integration_code_table_save(
+                    integration=integration, table=table, actor=user_of(request)
+                )
+                messages.success(request, _("Code table saved."))
+                ids = code_tables.replay_candidates(integration)
+                if action == "save_replay" and ids:
+                    job = services.replay_start(
+                        actor=user_of(request), integration=integration, message_ids=ids
+                    )
+                    return redirect("ops-job", job_id=job.pk)
+                return redirect("ops-integration-codes", integration_id=integration.pk)
+            context["preview"] = code_tables.replay_preview(integration=integration, table=table)
+        except code_tables.CodeTableError as error:
+            context["errors"], context["general"] = error.rows, error.general
+    context |= {
+        "rows": [
+            (i, code, milestone, context["errors"].get(i, []))
+            for i, (code, milestone) in enumerate(rows)
+        ],
+        "next_index": len(rows),
+        "milestones": sorted(known),
+        "defaults": sorted(code_tables.format_defaults(integration).items()),
+        "is_feed": code_tables.is_feed(integration),
+        "candidates": len(code_tables.replay_candidates(integration)),
+    }
+    return render(request, "ops/integration_codes.html", context)
 
 
 @require_POST
@@ -57,9 +120,19 @@ def dead_letter_replay(request: HttpRequest, dead_letter_id: int) -> HttpRespons
 @require_POST
 @ops_view(STAFF)
 def dead_letters_replay_all(request: HttpRequest) -> HttpResponse:
-    result = integration_services.dead_letters_replay_all(actor=user_of(request))
-    messages.success(request, _("Replayed all dead letters: %(r)s") % {"r": result})
-    return redirect("ops-integrations")
+    """Every open dead letter (or one integration's), replayed by a Celery job."""
+    integration = None
+    if request.POST.get("integration"):
+        try:
+            integration = integration_selectors.integration_named(request.POST["integration"])
+        except DomainError:
+            raise Http404() from None
+    try:
+        job = services.replay_start(actor=user_of(request), integration=integration)
+    except DomainError as error:
+        messages.error(request, str(error))
+        return redirect("ops-integrations")
+    return redirect("ops-job", job_id=job.pk)
 
 
 def _chart_rows(chart: str) -> tuple[list[str], list[dict[str, Any]]]:

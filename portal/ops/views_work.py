@@ -29,7 +29,6 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
     rows = list(exception_selectors.exception_list(status="unresolved")[:MAX_ROWS])
     for x in rows:
         x.due_at = exception_selectors.sla_due_at(x)  # type: ignore[attr-defined]
-        x.due_in_min = int((x.due_at - now).total_seconds() // 60)  # type: ignore[attr-defined]
     return render(
         request,
         "ops/exceptions.html",
@@ -39,6 +38,8 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
             "can_change": can_change(request),
             "roles": [(r, label) for r, label in Role.choices if r != Role.CUSTOMER],
             "ws_url": settings.OPS_WEBSOCKET_URL or "",
+            "sla": exception_selectors.sla_hours(),
+            "now": now,
         },
     )
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.exceptions.services import CorridorVertex, corridor_publish
 from integrations.models import LatestPosition
 from portal.routing import solver
 from portal.routing.models import Route, RouteStop, StopStatus
@@ -147,6 +148,15 @@ def _renumber(stops: Sequence[RouteStop]) -> None:
     for index, stop in enumerate(stops, start=1):
         stop.sequence = index
     RouteStop.objects.bulk_update(stops, ["sequence"])
+    if stops:
+        # The planned order is the corridor route deviation measures positions against.
+        route = stops[0].route
+        corridor_publish(
+            key=f"route:{route.pk}",
+            vehicle_ref=route.vehicle_ref,
+            start=(route.start_lat, route.start_lon),
+            points=[CorridorVertex(s.lat, s.lon, s.shipment_id) for s in stops],
+        )
 
 
 @transaction.atomic

@@ -23,8 +23,9 @@ from shipments.services import NewEvent, events_record, shipment_create
 from tenancy.context import for_each_tenant, tenant_context
 from tenancy.models import CustomerAccount, Tenant, User
 
-CITIES = {  # depot and a few drop addresses per demo tenant
+CITIES = {  # the city (its UN/LOCODE is a drop's lane), depot and drops per demo tenant
     "northwind": (
+        "DEBER",
         (52.5300, 13.3850),
         [
             (52.5208, 13.4094, "Alexanderplatz 1, 10178 Berlin"),
@@ -33,6 +34,7 @@ CITIES = {  # depot and a few drop addresses per demo tenant
         ],
     ),
     "swift": (
+        "GBLON",
         (51.5320, -0.1240),
         [
             (51.5194, -0.1270, "Great Russell St 44, WC1B 3DG London"),
@@ -46,7 +48,7 @@ ARRIVE_M = 80.0
 
 
 def seed_last_mile_demo(tenant: Tenant, domain: str) -> None:
-    depot, drops = CITIES.get(tenant.slug, CITIES["northwind"])
+    city, depot, drops = CITIES.get(tenant.slug, CITIES["northwind"])
     with tenant_context(tenant.pk):
         if ShipmentReference.objects.filter(value__startswith="LM-DEMO-").exists():
             return
@@ -69,6 +71,8 @@ def seed_last_mile_demo(tenant: Tenant, domain: str) -> None:
                 destination_lon=lon,
                 origin_lat=depot[0],
                 origin_lon=depot[1],
+                origin_locode=city,
+                destination_locode=city,
             )
             events_record(
                 events=[

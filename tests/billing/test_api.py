@@ -90,6 +90,12 @@ def test_invoice_flow(billed):
     assert [i["id"] for i in listed] == [invoice_id]
     again = finance.post(reverse("billing-invoice-issue", args=[invoice_id]))
     assert again.status_code == 409
+    issued = finance.get(reverse("billing-invoices"), {"status": "issued"}).json()["results"]
+    assert [i["id"] for i in issued] == [invoice_id]
+    assert finance.get(reverse("billing-invoices"), {"status": "draft"}).json()["results"] == []
+    # "?status=" names no status: refused rather than read as "any".
+    empty = finance.get(reverse("billing-invoices"), {"status": ""})
+    assert empty.status_code == 400 and "status" in empty.json()["error"]["fields"]
 
 
 @covers_url("billing-invoice-pdf", "billing-invoice-xlsx", "billing-invoice-ubl")

@@ -193,3 +193,11 @@ def test_everything_under_api_answers_json_errors(acme):
     assert "error" in wrong_method.json()
     outside = ops.get("/no-such-page/")
     assert outside.status_code == 404 and "json" not in outside["Content-Type"]
+
+
+@covers_url("ingest-dead-letters-replay-all")
+def test_replay_all_with_an_empty_integration_is_refused_not_taken_as_all(acme):
+    """ "?integration=" names no integration: replaying everything instead would surprise."""
+    response = acme.client("ops").post(f"{reverse('ingest-dead-letters-replay-all')}?integration=")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"integration": ["Unknown integration."]}

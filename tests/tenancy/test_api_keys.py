@@ -25,7 +25,9 @@ def _bearer(key: str) -> dict:
 
 
 @covers_url("api-keys", "api-me")
-def test_admin_issues_a_key_shown_once_and_stored_hashed(personas):
+def test_admin_issues_a_key_shown_once_and_stored_hashed(
+    personas, django_capture_on_commit_callbacks
+):
     body = _issue(personas.client("admin"))
     raw = body["key"]
     assert raw.startswith(f"mpk_{personas.tenant.pk}_")
@@ -38,7 +40,9 @@ def test_admin_issues_a_key_shown_once_and_stored_hashed(personas):
     assert [k["prefix"] for k in listing] == [body["prefix"]]
     assert "key" not in listing[0]
 
-    me = Client().get(reverse("api-me"), **_bearer(raw))
+    # The key's use is recorded after the request commits (tenancy.selectors._touch_last_used).
+    with django_capture_on_commit_callbacks(execute=True):
+        me = Client().get(reverse("api-me"), **_bearer(raw))
     assert me.status_code == 200
     assert me.json()["tenant"]["slug"] == "acme-forwarding"
     assert me.json()["scopes"] == ["read"]

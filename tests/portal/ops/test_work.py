@@ -147,3 +147,27 @@ def test_kpi_tile_and_shipment_panels_show_own_tenant_only(work):
     assert "Chase the POD" in page
     other = p.client("outsider").get(reverse("ops-kpis")).content.decode()
     assert '<div class="n" data-kpi="exceptions_open">1</div>' in other
+
+
+@covers_url("ops-exceptions")
+def test_each_open_exception_shows_its_sla_due_time_and_a_countdown(work):
+    """The SLA is the exceptions selectors' (by severity, from opening): the page shows the
+    due time as an absolute local time and a countdown the browser ticks (countdown.js)."""
+    from zoneinfo import ZoneInfo
+
+    from integrations.exceptions.selectors import SLA, sla_due_at
+
+    board, mine, _ = work
+    body = board.personas.client("member").get(reverse("ops-exceptions")).content.decode()
+    zone = ZoneInfo(board.personas.tenant.timezone)
+    for x in mine:
+        due = sla_due_at(x)
+        assert due == x.opened_at + SLA[x.severity]
+        local = due.astimezone(zone)
+        assert f'<time datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M}</time>' in body
+        assert f'data-due="{int(due.timestamp())}"' in body
+    # critical opened 5 h ago (SLA 1 h): overdue; major opened 1 h ago (SLA 4 h): due in 3 h
+    assert body.count('class="countdown badge bad overdue"') == 2  # its row and its group
+    assert "overdue 4\xa0hours" in body and "due in 2\xa0hours, 5" in body
+    assert 'data-due-text="due in %s"' in body and "ops/countdown.js" in body
+    assert "critical 1 h · major 4 h · minor 24 h" in body

@@ -22,6 +22,8 @@ def test_simulated_driver_moves_and_delivers(personas, eager, django_capture_on_
     demo.seed_last_mile_demo(tenant, "acme.test")  # again: nothing doubled
     with tenant_context(tenant.pk):
         assert RouteStop.objects.count() == 3
+        lanes = {(s.origin_locode, s.destination_locode) for s in Shipment.objects.all()}
+        assert lanes == {("DEBER", "DEBER")}  # a city drop has a lane in the ops list
         first = RouteStop.objects.order_by("sequence").first()
     for _ in range(40):
         with django_capture_on_commit_callbacks(execute=True):

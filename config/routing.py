@@ -1,5 +1,6 @@
 from django.urls import path
 
+from portal.driver.consumers import DriverConsumer
 from portal.ops.consumers import CustomerConsumer, OpsConsumer
 from portal.tracking.consumers import TrackingConsumer
 from tenancy.consumers import TenantEventsConsumer
@@ -9,4 +10,5 @@ websocket_urlpatterns = [
     path("ws/ops/", OpsConsumer.as_asgi()),
     path("ws/customer/", CustomerConsumer.as_asgi()),
     path("ws/track/<str:token>/", TrackingConsumer.as_asgi()),
+    path("ws/driver/", DriverConsumer.as_asgi()),
 ]

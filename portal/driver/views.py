@@ -8,29 +8,80 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.scans.parse import MAX_ATTACHMENT_BYTES, Upload
 from portal.driver import services
+from portal.routing import selectors as routing_selectors
 from portal.routing import services as routing
 from portal.routing.models import RouteStop, StopStatus
 from portal.tracking import services as portal_services
+from portal.tracking.i18n import pick_locale
 from portal.tracking.views import branding
 from tenancy.errors import DomainError
-from tenancy.models import FIELD
+from tenancy.models import FIELD, Tenant
 
+# Every word the page shows is translated (locale/de): the template's through {% translate %},
+# the script's through WORDS, rendered into the page as JSON (no catalogue request: the page
+# must work offline from the service worker's cache).
 STATE_LABELS = {
-    "on_time": "On time",
-    "delayed": "Delayed",
-    "not_visited": "Not visited",
-    "done": "Done",
-    "failed": "Failed",
+    "on_time": _("On time"),
+    "delayed": _("Delayed"),
+    "not_visited": _("Not visited"),
+    "done": _("Done"),
+    "failed": _("Failed"),
 }
+KIND_LABELS = {"pickup": _("Pickup"), "delivery": _("Delivery")}
+REASON_LABELS = {
+    "not_home": _("Nobody at home"),
+    "refused": _("Refused by the recipient"),
+    "address_wrong": _("Wrong address"),
+    "no_access": _("No access"),
+    "damaged": _("Damaged"),
+    "other": _("Other"),
+}
+WORDS = {
+    "online": pgettext_lazy("network", "online"),
+    "offline": pgettext_lazy("network", "offline"),
+    "sent": _("Sent:"),
+    "waiting": _("waiting"),
+    "refused": _("refused"),
+    "photo": _("photo"),
+    "signature": _("signature"),
+    "eta": _("ETA"),
+    "window": _("window"),
+    "start": _("Start"),
+    "you": _("You are here"),
+    "stop": _("Stop"),
+    "rerouted": _("The dispatcher changed the order of your stops."),
+    "actions": {"pickup": _("Pickup"), "delivery": _("Delivery"), "failed": _("Failed")},
+}
+
+
+def driver_locale(request: HttpRequest, tenant: Tenant) -> str:
+    """As the portal picks it (portal.tracking.i18n): ?lang=, else the language the user chose
+    (the language switch's cookie), else the tenant's locale, else the browser's."""
+    return pick_locale(
+        requested=request.GET.get("lang", "")
+        or request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, ""),
+        tenant_locale=tenant.locale,
+        accept=request.headers.get("Accept-Language", ""),
+    )
+
+
+def _words() -> dict:
+    return {
+        k: ({a: str(w) for a, w in v.items()} if isinstance(v, dict) else str(v))
+        for k, v in WORDS.items()
+    }
 
 
 def _driver(request: HttpRequest):
@@ -69,8 +120,9 @@ def stops_data(request: HttpRequest) -> dict:
                 "id": stop.pk,
                 "sequence": stop.sequence,
                 "kind": stop.kind,
+                "kind_label": str(KIND_LABELS.get(stop.kind, stop.kind)),
                 "state": state,
-                "label": STATE_LABELS[state],
+                "label": str(STATE_LABELS[state]),
                 "name": stop.name,
                 "address": stop.address,
                 "reference": ref.value if ref else stop.shipment.public_id,
@@ -89,7 +141,14 @@ def stops_data(request: HttpRequest) -> dict:
     start = None
     if route.start_lat is not None and route.start_lon is not None:
         start = {"lat": route.start_lat, "lon": route.start_lon}
-    return {"route": route.pk, "km": route.planned_km, "stops": rows, "start": start}
+    return {
+        "route": route.pk,
+        "km": route.planned_km,
+        "stops": rows,
+        "start": start,
+        "me": routing_selectors.vehicle_position(route=route),
+        "sequenced_by": route.sequenced_by,
+    }
 
 
 @never_cache
@@ -98,12 +157,22 @@ def driver_page(request: HttpRequest) -> HttpResponse:
     if (redirect := _login(request)) is not None:
         return redirect
     membership = _driver(request)
-    data = stops_data(request)
-    return render(
-        request,
-        "driver/index.html",
-        {"brand": branding(membership.tenant), "data": data, "reasons": services.FAILURE_REASONS},
-    )
+    locale = driver_locale(request, membership.tenant)
+    with translation.override(locale):
+        context = {
+            "brand": branding(membership.tenant),
+            "data": stops_data(request),
+            "reasons": [(r, REASON_LABELS.get(r, r)) for r in services.FAILURE_REASONS],
+            "words": _words(),
+            "map": {
+                "tiles": settings.OPS_MAP_TILE_URL,
+                "attribution": settings.OPS_MAP_TILE_ATTRIBUTION,
+            },
+            "locale": locale,
+        }
+        response = render(request, "driver/index.html", context)
+    response["Content-Language"] = locale
+    return response
 
 
 @never_cache
@@ -111,8 +180,9 @@ def driver_page(request: HttpRequest) -> HttpResponse:
 def driver_stops(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         raise Http404
-    _driver(request)
-    return JsonResponse(stops_data(request))
+    membership = _driver(request)
+    with translation.override(driver_locale(request, membership.tenant)):
+        return JsonResponse(stops_data(request))
 
 
 def _uploads(request: HttpRequest) -> list[Upload]:

@@ -5,6 +5,7 @@ from portal.ops import (
     views_admin,
     views_import,
     views_jobs,
+    views_routes,
     views_settings,
     views_work,
 )
@@ -78,6 +79,14 @@ urlpatterns = [
     path("exceptions/act/", views_work.exceptions_act, name="ops-exceptions-act"),
     path("tasks/", views_work.task_board, name="ops-tasks"),
     path("tasks/<int:task_id>/", views_work.task_act, name="ops-task-act"),
+    path("routes/", views_routes.route_list, name="ops-routes"),
+    path("routes/<int:route_id>/", views_routes.route_detail, name="ops-route"),
+    path("routes/<int:route_id>/order/", views_routes.route_order, name="ops-route-order"),
+    path(
+        "routes/<int:route_id>/sequence/",
+        views_routes.route_resequence,
+        name="ops-route-sequence",
+    ),
     path("settings/", views_admin.settings_home, name="ops-settings"),
     path("settings/api-keys/", views_admin.api_key_create, name="ops-api-key-create"),
     path(

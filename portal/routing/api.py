@@ -1,4 +1,5 @@
-"""Dispatcher endpoints: sequence a route with the solver, or put its stops in an order."""
+"""Dispatcher endpoints: sequence a route with the solver, or put its stops in an order (the
+visited ones first); both push the change to the driver's page (portal.routing.live)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class RouteSequenceView(TenantAPIView):
     @extend_schema(request=None, responses=ROUTE_OUT)
     def post(self, request: Request, route_id: int) -> Response:
         route = self.get_scoped(Route.objects.all(), pk=route_id)
-        services.route_sequence(route=route, actor=self.actor)
+        services.route_resequence(route=route, actor=self.actor)
         return Response(route_out(route, list(route.stops.select_related("shipment"))))
 
 
@@ -68,5 +69,5 @@ class RouteOrderView(TenantAPIView):
         ids = request.data.get("stop_ids") if isinstance(request.data, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             raise services.RouteError("stop_ids must be a list of stop ids.", field="stop_ids")
-        services.route_reorder(route=route, stop_ids=ids, actor=self.actor)
+        services.route_order_set(route=route, stop_ids=ids, actor=self.actor)
         return Response(route_out(route, list(route.stops.select_related("shipment"))))

@@ -233,3 +233,49 @@ def route_get(*, route_id: int) -> Route:
     if route is None:
         raise NotFound("No such route.")
     return route
+
+
+# --- The dispatcher's page (portal.ops.views_routes): checked orders, live pushes. ---
+
+
+def route_order_check(*, route: Route, stop_ids: Sequence[int]) -> None:
+    """A dispatcher's order must name every stop of the route exactly once, and the stops
+    already visited (done or failed) stay first, in the order they were visited: only the
+    pending stops can be moved."""
+    stops = list(route.stops.order_by("sequence", "id"))
+    if len(set(stop_ids)) != len(stop_ids) or sorted(stop_ids) != sorted(s.pk for s in stops):
+        raise RouteError("Name every stop of the route exactly once.", field="stop_ids")
+    visited = [s.pk for s in stops if s.status != StopStatus.PENDING]
+    if list(stop_ids[: len(visited)]) != visited:
+        raise RouteError(
+            "Stops already visited stay first, in the order they were visited.",
+            field="stop_ids",
+        )
+
+
+@transaction.atomic
+def route_order_set(
+    *, route: Route, stop_ids: Sequence[int], actor: User | None = None
+) -> list[RouteStop]:
+    """Check and save a dispatcher's order (``route_reorder``: sequenced_by "dispatcher",
+    ETAs recomputed, audited), then tell the driver's page and the customers' after commit."""
+    from portal.routing import live
+
+    locked = Route.objects.select_for_update().get(pk=route.pk)
+    route_order_check(route=locked, stop_ids=stop_ids)
+    ordered = route_reorder(route=locked, stop_ids=stop_ids, actor=actor)
+    live.route_changed_publish(locked)
+    route.refresh_from_db()
+    return ordered
+
+
+@transaction.atomic
+def route_resequence(*, route: Route, actor: User | None = None) -> list[RouteStop]:
+    """The solver's order again (``route_sequence``), pushed live like a dispatcher's."""
+    from portal.routing import live
+
+    locked = Route.objects.select_for_update().get(pk=route.pk)
+    ordered = route_sequence(route=locked, actor=actor)
+    live.route_changed_publish(locked)
+    route.refresh_from_db()
+    return ordered

@@ -170,6 +170,8 @@ def _shipment_page(
         done=request.GET.get("done", ""),
         return_number=request.GET.get("return", "")[:40],
         share_url=_own_share_url(request),
+        map_tiles=settings.OPS_MAP_TILE_URL,
+        map_attribution=settings.OPS_MAP_TILE_ATTRIBUTION,
     )
     response["Server-Timing"] = f"view;dur={(time.perf_counter() - started) * 1000:.1f}"
     return response

@@ -5,7 +5,9 @@
   var DB = "milepost-driver", STORE = "queue";
   var $ = function (id) { return document.getElementById(id); };
   var csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+  var W = JSON.parse($("driver-words").textContent);  // the page's words, in its language
   var sending = false;
+  function act(a) { return (W.actions && W.actions[a]) || a; }
 
   function db() {
     return new Promise(function (ok, fail) {
@@ -39,8 +41,8 @@
       items.sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
       items.forEach(function (it) {
         var li = document.createElement("li");
-        li.textContent = it.action + " " + it.reference + " · " + new Date(it.occurred_at).toLocaleTimeString() +
-          (it.photo ? " · photo" : "") + (it.signature ? " · signature" : "") + (it.error ? " · " + it.error : " · waiting");
+        li.textContent = act(it.action) + " " + it.reference + " · " + new Date(it.occurred_at).toLocaleTimeString(document.documentElement.lang) +
+          (it.photo ? " · " + W.photo : "") + (it.signature ? " · " + W.signature : "") + (it.error ? " · " + it.error : " · " + W.waiting);
         li.dataset.key = it.key; ul.appendChild(li);
       });
       $("qcount").textContent = items.length; $("qnone").hidden = items.length > 0;
@@ -70,10 +72,10 @@
       items.forEach(function (it) {
         chain = chain.then(function () {
           return send(it).then(function (res) {
-            if (res.ok) { $("last").textContent = "Sent: " + it.action + " " + it.reference; return drop(it.key); }
+            if (res.ok) { $("last").textContent = W.sent + " " + act(it.action) + " " + it.reference; return drop(it.key); }
             if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
               return res.json().catch(function () { return {}; }).then(function (b) {
-                it.error = (b.error && b.error.message) || ("refused " + res.status); return put(it);
+                it.error = (b.error && b.error.message) || (W.refused + " " + res.status); return put(it);
               });
             }
             throw new Error("retry later");
@@ -151,41 +153,86 @@
     });
   }
 
-  // --- stops and map ---
-  function drawMap(stops, start) {
-    var svg = $("map"); if (!stops.length) { svg.parentNode.hidden = true; return; }
-    if (start) stops = [{ lat: start.lat, lon: start.lon, sequence: "⌂", state: "depot" }].concat(stops);
-    var la = stops.map(function (s) { return s.lat; }), lo = stops.map(function (s) { return s.lon; });
-    var a = Math.min.apply(0, la) - .005, b = Math.max.apply(0, la) + .005, c = Math.min.apply(0, lo) - .005, d = Math.max.apply(0, lo) + .005;
-    var xy = function (s) { return [20 + 360 * (s.lon - c) / (d - c), 180 - 160 * (s.lat - a) / (b - a)]; };
-    var ns = "http://www.w3.org/2000/svg", pts = stops.map(xy);
-    svg.innerHTML = '<defs><pattern id="g" width="20" height="20" patternUnits="userSpaceOnUse"><path d="M20 0H0V20" fill="none" stroke="#d3dce6"/></pattern></defs><rect width="400" height="200" fill="url(#g)"/>';
-    var line = document.createElementNS(ns, "polyline"); line.setAttribute("points", pts.map(function (p) { return p.join(","); }).join(" "));
-    line.setAttribute("fill", "none"); line.setAttribute("stroke", getComputedStyle(document.documentElement).getPropertyValue("--brand")); line.setAttribute("stroke-width", "3"); svg.appendChild(line);
-    stops.forEach(function (s, i) {
-      var g = document.createElementNS(ns, "g"), circle = document.createElementNS(ns, "circle"), t = document.createElementNS(ns, "text");
-      circle.setAttribute("cx", pts[i][0]); circle.setAttribute("cy", pts[i][1]); circle.setAttribute("r", 11);
-      circle.setAttribute("fill", s.state === "depot" ? getComputedStyle(document.documentElement).getPropertyValue("--brand") : s.state === "done" ? "#0b7a3e" : s.state === "failed" ? "#a32000" : s.state === "delayed" ? "#b34700" : "#14171f");
-      t.setAttribute("x", pts[i][0]); t.setAttribute("y", pts[i][1] + 4); t.setAttribute("text-anchor", "middle"); t.setAttribute("font-size", "11"); t.setAttribute("fill", "#fff"); t.textContent = s.sequence;
-      g.appendChild(circle); g.appendChild(t); svg.appendChild(g);
+  // --- stops and map (Leaflet; tiles only when configured, else a plain background) ---
+  var map = null, layer = null, me = null;
+  function colour(state) {
+    var brand = getComputedStyle(document.documentElement).getPropertyValue("--brand").trim();
+    return state === "depot" ? brand : state === "done" ? "#0b7a3e" : state === "failed" ? "#a32000" : state === "delayed" ? "#b34700" : "#14171f";
+  }
+  function pin(label, state) {
+    return window.L.divIcon({ className: "pin", iconSize: [26, 26], iconAnchor: [13, 13],
+      html: '<span style="background:' + colour(state) + '">' + String(label).replace(/[<&>"]/g, "") + "</span>" });
+  }
+  function drawMap(stops, start, here) {
+    var node = $("map");
+    if (!window.L) return;  // the page works without its map
+    if (!stops.length && !here) { node.parentNode.hidden = true; return; }
+    node.parentNode.hidden = false;
+    if (!map) {
+      map = window.L.map(node, { attributionControl: !!node.dataset.tiles, zoomSnap: 0.25 });
+      if (node.dataset.tiles) window.L.tileLayer(node.dataset.tiles, { attribution: node.dataset.attribution, maxZoom: 19 }).addTo(map);
+      layer = window.L.layerGroup().addTo(map);
+    }
+    layer.clearLayers();
+    var line = [], bounds = [];
+    if (start) { line.push([start.lat, start.lon]); window.L.marker([start.lat, start.lon], { icon: pin("⌂", "depot"), title: W.start, keyboard: false }).addTo(layer); }
+    stops.forEach(function (s) {
+      var at = [s.lat, s.lon]; bounds.push(at);
+      if (s.state !== "done" && s.state !== "failed") line.push(at);
+      window.L.marker(at, { icon: pin(s.sequence, s.state), title: W.stop + " " + s.sequence + " · " + (s.name || s.reference), keyboard: false }).addTo(layer);
     });
+    if (here) line.unshift([here.lat, here.lon]);
+    if (line.length > 1) window.L.polyline(line, { color: colour("depot"), weight: 3, opacity: .85 }).addTo(layer);
+    bounds = bounds.concat(line);
+    me = null; showMe(here);
+    if (bounds.length) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
+  }
+  function showMe(here) {
+    if (!map || !here) return;
+    if (me) { me.setLatLng([here.lat, here.lon]); return; }
+    me = window.L.circleMarker([here.lat, here.lon], { radius: 8, color: "#fff", weight: 3, fillColor: "#0b5fff", fillOpacity: 1 })
+      .bindTooltip(W.you).addTo(layer);
+  }
+  function meta(s) {
+    return s.kind_label + " · " + s.reference + (s.eta ? " · " + W.eta + " " + s.eta : "") + (s.window ? " · " + W.window + " " + s.window : "");
   }
   function refreshStops() {
-    if (!navigator.onLine) return;
-    fetch("/driver/stops/", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
-      if (!data) return; drawMap(data.stops, data.start);
-      data.stops.forEach(function (s) {
-        var li = document.querySelector('.stop[data-id="' + s.id + '"]'); if (!li) return;
-        li.className = "stop " + s.state; var badge = li.querySelector(".badge"); badge.className = "badge " + s.state;
-        badge.textContent = s.label;
+    if (!navigator.onLine) return Promise.resolve();
+    return fetch("/driver/stops/", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
+      if (!data) return;
+      var ol = $("stops");
+      if (data.stops.some(function (s) { return !ol.querySelector('.stop[data-id="' + s.id + '"]'); })) { location.reload(); return; }
+      data.stops.forEach(function (s) {  // in the route's order: a dispatcher may have moved them
+        var li = ol.querySelector('.stop[data-id="' + s.id + '"]');
+        li.className = "stop " + s.state; ol.appendChild(li);
+        li.querySelector(".seq").textContent = s.sequence;
+        li.querySelector(".meta").textContent = meta(s);
+        var badge = li.querySelector(".badge"); badge.className = "badge " + s.state; badge.textContent = s.label;
       });
+      $("count").textContent = data.stops.length; $("km").textContent = Number(data.km).toFixed(1);
+      drawMap(data.stops, data.start, data.me);
     }).catch(function () {});
   }
   var initial = JSON.parse($("route-data").textContent);
-  drawMap(initial.stops, initial.start);
+  drawMap(initial.stops, initial.start, initial.me);
+
+  // --- live: a dispatcher's re-order arrives over /ws/driver/ (the page re-reads its stops) ---
+  var tries = 0;
+  function live() {
+    if (!window.WebSocket) return;
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/driver/");
+    ws.onopen = function () { if (tries) refreshStops(); tries = 0; };
+    ws.onmessage = function (e) {
+      var m; try { m = JSON.parse(e.data); } catch (err) { return; }
+      if (m.type !== "route.changed") return;
+      refreshStops().then(function () { var n = $("rerouted"); n.textContent = W.rerouted; n.hidden = false; });
+    };
+    ws.onclose = function (e) { if (e.code === 4401 || e.code === 4403) return; tries++; setTimeout(live, Math.min(30000, 1000 * tries)); };
+  }
+  live();
 
   // --- network state, GPS pings, service worker ---
-  function net() { var n = $("net"); n.textContent = navigator.onLine ? "online" : "offline"; n.className = "net" + (navigator.onLine ? "" : " off"); }
+  function net() { var n = $("net"); n.textContent = navigator.onLine ? W.online : W.offline; n.className = "net" + (navigator.onLine ? "" : " off"); }
   window.addEventListener("online", function () { net(); flush(); });
   window.addEventListener("offline", net);
   net(); showQueue().then(flush);
@@ -194,11 +241,11 @@
     setInterval(function () {
       if (!navigator.onLine) return;
       position().then(function (c) {
-        if (!c) return; var f = new FormData(); f.append("lat", c.latitude); f.append("lon", c.longitude); f.append("at", new Date().toISOString());
+        if (!c) return; showMe({ lat: c.latitude, lon: c.longitude }); var f = new FormData(); f.append("lat", c.latitude); f.append("lon", c.longitude); f.append("at", new Date().toISOString());
         fetch("/driver/position/", { method: "POST", body: f, credentials: "same-origin", headers: { "X-CSRFToken": csrf } }).catch(function () {});
       });
     }, 30000);
   }
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/driver/sw.js", { scope: "/driver/" }).catch(function () {});
-  window.milepostDriver = { flush: flush, queue: showQueue };
+  window.milepostDriver = { flush: flush, queue: showQueue, refresh: refreshStops, map: function () { return map; } };
 })();

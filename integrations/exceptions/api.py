@@ -118,10 +118,11 @@ class ExceptionAssignView(_ExceptionView):
 
     @extend_schema(operation_id="exceptions_assign", request=AssignIn, responses=ExceptionOut)
     def post(self, request: Request, exception_id: str) -> Response:
+        exception = self.exception(exception_id)  # first: another tenant's id is a 404
         data = AssignIn(data=request.data)
         data.is_valid(raise_exception=True)
         x = services.exception_assign(
-            exception=self.exception(exception_id),
+            exception=exception,
             user_id=data.validated_data.get("user"),
             role=data.validated_data.get("role"),
             actor=self.actor,
@@ -137,10 +138,11 @@ class ExceptionResolveView(_ExceptionView):
 
     @extend_schema(operation_id="exceptions_resolve", request=ResolveIn, responses=ExceptionOut)
     def post(self, request: Request, exception_id: str) -> Response:
+        exception = self.exception(exception_id)  # first: another tenant's id is a 404
         data = ResolveIn(data=request.data)
         data.is_valid(raise_exception=True)
         x = services.exception_resolve(
-            exception=self.exception(exception_id),
+            exception=exception,
             note=data.validated_data["note"],
             actor=self.actor,
             api_key=self.api_key,

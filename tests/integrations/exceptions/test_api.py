@@ -124,3 +124,21 @@ def test_opened_and_resolved_go_to_the_outbox_for_subscribers(acme):
         ("exception.resolved", "missed_milestone"),
     ]
     assert ours[0][1]["data"]["shipment"]["id"] == s.public_id
+
+
+@covers_url("exception-assign", "exception-resolve")
+def test_another_tenants_exception_is_a_404_whatever_the_body(acme, late):
+    """The id is looked up before the body is read: a bad body must not tell another
+    tenant's exception (400) from a missing one (404)."""
+    _, _, x = late
+    outsider = acme.client("outsider")
+    for name, body in (("exception-resolve", {"note": "\x00"}), ("exception-assign", {})):
+        response = outsider.post(
+            reverse(name, args=[x.public_id]), data=body, content_type="application/json"
+        )
+        assert response.status_code == 404, (name, response.content)
+        # ... while on one's own exception the same body is a 400 naming the field.
+        own = acme.client("ops").post(
+            reverse(name, args=[x.public_id]), data=body, content_type="application/json"
+        )
+        assert own.status_code == 400, (name, own.content)

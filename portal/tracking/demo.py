@@ -9,6 +9,7 @@ import io
 import math
 from datetime import timedelta
 
+from django.db.models import Max
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
@@ -47,22 +48,39 @@ STEP_M = 350.0
 ARRIVE_M = 80.0
 
 
+ROUND_PAUSE = timedelta(minutes=5)  # the last proof of delivery stays on the page a while
+
+
 def seed_last_mile_demo(tenant: Tenant, domain: str) -> None:
-    city, depot, drops = CITIES.get(tenant.slug, CITIES["northwind"])
+    """A round of drops on the demo driver's route of today, unless stops are still pending."""
     with tenant_context(tenant.pk):
-        if ShipmentReference.objects.filter(value__startswith="LM-DEMO-").exists():
-            return
         driver = User.objects.get(email=f"driver@{domain}")
+    seed_round(tenant, driver)
+
+
+def seed_round(tenant: Tenant, driver: User) -> bool:
+    """Three drops for the driver today, the first round named LM-DEMO-<SLUG>-<n>, later ones
+    LM-DEMO-<SLUG>-<round>-<n>; nothing while today's route has a stop pending."""
+    city, depot, drops = CITIES.get(tenant.slug, CITIES["northwind"])
+    prefix = f"LM-DEMO-{tenant.slug.upper()}-"
+    with tenant_context(tenant.pk):
+        route = routing.route_for(driver=driver)
+        if RouteStop.objects.filter(route=route, status=StopStatus.PENDING).exists():
+            return False
+        seeded = ShipmentReference.objects.filter(
+            kind="tracking_number", value__startswith=prefix
+        ).count()
+        round_no = seeded // len(drops) + 1
         account = CustomerAccount.objects.order_by("code").first()
         PortalSettings.objects.get_or_create(defaults={"driver_position": "exact"})
-        route = routing.route_for(driver=driver)
         route.start_lat, route.start_lon = depot
         route.save()
         now = timezone.now()
         for n, (lat, lon, address) in enumerate(drops, 1):
+            number = f"{prefix}{n}" if round_no == 1 else f"{prefix}{round_no}-{n}"
             shipment = shipment_create(
                 mode="last_mile",
-                references=[("tracking_number", f"LM-DEMO-{tenant.slug.upper()}-{n}")],
+                references=[("tracking_number", number)],
                 booked_at=now - timedelta(hours=4),
                 customer_account=account,
                 consignee_name=["Erika Mustermann", "Max Muster", "Jane Doe"][n - 1],
@@ -94,6 +112,29 @@ def seed_last_mile_demo(tenant: Tenant, domain: str) -> None:
                 window_end=now + timedelta(hours=3),
             )
         routing.route_sequence(route=route)
+    return True
+
+
+def _next_round(tenant_id: int) -> None:
+    """The demo keeps moving: a new round of drops once the driver's last one of today was
+    delivered ROUND_PAUSE ago, or on a new day (the demo driver drove a route before)."""
+    last = (
+        Route.objects.filter(driver__email__startswith="driver@")
+        .select_related("driver")
+        .order_by("-day")
+        .first()
+    )
+    if last is None:
+        return  # not a demo tenant
+    today = Route.objects.filter(driver=last.driver, day=timezone.localdate()).first()
+    if today is not None:
+        stops = RouteStop.objects.filter(route=today)
+        if stops.filter(status=StopStatus.PENDING).exists():
+            return
+        finished = stops.aggregate(at=Max("done_at"))["at"]
+        if finished is not None and timezone.now() - finished < ROUND_PAUSE:
+            return
+    seed_round(Tenant.objects.get(pk=tenant_id), last.driver)
 
 
 def _png_signature() -> bytes:
@@ -131,7 +172,8 @@ def _move(
 def simulate_step() -> int:
     """One move of every demo driver (in each tenant's context); returns the moves made."""
 
-    def step(_tenant_id: int) -> int:
+    def step(tenant_id: int) -> int:
+        _next_round(tenant_id)
         moved = 0
         for route in Route.objects.filter(
             day=timezone.localdate(), driver__email__startswith="driver@"

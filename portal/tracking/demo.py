@@ -44,7 +44,7 @@ CITIES = {  # the city (its UN/LOCODE is a drop's lane), depot and drops per dem
         ],
     ),
 }
-STEP_M = 350.0
+STEP_M = 150.0  # per 10 s beat tick: about 54 km/h, a pace a customer can follow on the map
 ARRIVE_M = 80.0
 
 

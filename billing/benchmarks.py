@@ -51,7 +51,7 @@ def bench_billing_hook(tenant, *, shipments: int | None = None, batch: int = 40)
     half = len(batches) // 2
     delivered, departed = batches[:half], batches[half:]
     hooks_before = list(hooks._timeline_changed)
-    hooks._timeline_changed[:] = [h for h in hooks_before if h is not charging.timelines_changed]
+    hooks._timeline_changed[:] = [h for h in hooks_before if h[0] is not charging.timelines_changed]
     try:
         for group, codes in ((delivered, DELIVERY), (departed, DEPARTURE)):
             for ids_ in group:

@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-inboxes": {"task": "integrations.inbox_sweep", "schedule": 30.0},
     # With RECEIVED_GRACE_S (integrations/tasks.py) this bounds a lost enqueue: 30 + 20 s.
     "requeue-stale-messages": {"task": "integrations.requeue_stale", "schedule": 20.0},
+    # Timeline hooks an interactive ingest deferred and then could not run (shipments.tasks).
+    "run-deferred-hooks": {"task": "shipments.run_deferred_hooks", "schedule": 15.0},
     # Partner webhooks: due retries, and deliveries whose worker died (integrations.subscriptions).
     "sweep-webhook-deliveries": {"task": "subscriptions.sweep", "schedule": 30.0},
     # The demo's simulated last-mile drivers (portal.tracking.demo; nothing to do elsewhere).

@@ -6,7 +6,10 @@ is waiting to see (``InboundMessage.interactive``: one shipment's events from th
 driver's scan). Its own worker is never busy with a bulk batch, and an interactive message is
 processed alone: never taken into a bulk batch, never taking bulk messages into its own. A
 message queued behind a backlog of feeds waited for all of it (the ``push`` benchmark: 20 s
-at 1,000 events/s); on its own lane it waits for nothing but its own processing.
+at 1,000 events/s); on its own lane it waits for nothing but its own processing. Nor does
+its commit wait for the timeline's heavier hooks (exceptions, rules, webhooks, billing,
+routes): they are recorded with the change and run in a transaction right after it
+(shipments.services ``timeline_hooks_deferred``), so the live update goes out first.
 
 ``process_message`` counts the delivery in its own committed transaction before doing any
 work, so a message that kills its worker every time (a poison message) is recognised after
@@ -26,6 +29,7 @@ from django.utils import timezone
 
 from integrations import pipeline
 from integrations.models import InboundMessage, MessageStatus
+from shipments.services import deferred_hooks_run, timeline_hooks_deferred
 from tenancy.context import for_each_tenant, tenant_context
 from tenancy.models import Tenant
 
@@ -73,8 +77,25 @@ def process_message(
         live = count_delivery(ids)
     # Even when another worker already holds our message, help with whatever is waiting
     # (bulk only: an interactive message must not wait for a batch it picked up).
-    with tenant_context(int(tenant_id)):
-        return _process(self, live, batch=BATCH_MESSAGES if not interactive else len(live))
+    if not interactive:
+        with tenant_context(int(tenant_id)):
+            return _process(self, live)
+    # Someone is watching: the timeline's commit (and its live update) does not wait for the
+    # heavier hooks; they run right after, in a transaction of their own.
+    with timeline_hooks_deferred() as changed, tenant_context(int(tenant_id)):
+        outcomes = _process(self, live, batch=len(live))
+    if changed:
+        _run_deferred_hooks(int(tenant_id), changed)
+    return outcomes
+
+
+def _run_deferred_hooks(tenant_id: int, shipment_ids: set[int]) -> None:
+    try:
+        with tenant_context(tenant_id):
+            deferred_hooks_run(shipment_ids=shipment_ids)
+    except Exception:
+        # The message is applied; its recorded hooks stay for the beat sweep to run.
+        logger.exception("ingest: deferred hooks of shipments %s failed", sorted(shipment_ids))
 
 
 def queue_for(*, interactive: bool) -> str:

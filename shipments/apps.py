@@ -8,4 +8,4 @@ class ShipmentsConfig(AppConfig):
         from shipments import hooks, live
 
         # Ops pages follow timelines live: a message after every committed refresh.
-        hooks.on_timeline_changed(live.publish_timelines_changed)
+        hooks.on_timeline_changed(live.publish_timelines_changed, deferrable=False)

@@ -346,3 +346,20 @@ class TrackingEvent(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.milestone} {self.classifier} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class DeferredHooks(TenantOwned):
+    """A shipment whose timeline changed while its heavier hooks (exceptions, rules, webhooks,
+    billing, routes) were left for right after the commit (shipments.services
+    ``timeline_hooks_deferred``). Written in the changing transaction, deleted by the
+    transaction that runs them: a crash in between leaves the row, and the beat sweep
+    (``shipments.run_deferred_hooks``) runs them. At most one row a shipment."""
+
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "since"], name="deferred_hooks_since_idx")]
+
+    def __str__(self) -> str:
+        return f"hooks of {self.shipment_id} since {self.since:%H:%M:%S}"

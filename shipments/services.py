@@ -4,10 +4,12 @@ migrate to another template version, and refresh the cached timelines."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -717,12 +719,84 @@ def timelines_refresh(*, shipment_ids: Sequence[int], _depth: int = 0) -> None:
     now = timezone.now()
     _write_cached_timelines([_cache_row(s.pk, timelines[s.pk], now) for s in shipments])
     ids = [s.pk for s in shipments]
-    hooks.timeline_changed(ids)
+    deferred = _hooks_deferred.get()
+    if deferred is None:
+        hooks.timeline_changed(ids)
+    else:
+        hooks.timeline_changed(ids, which="immediate")
+        _defer_hooks(ids)
+        deferred.update(ids)
     children = sorted(
         set(ShipmentLink.objects.filter(parent_id__any=ids).values_list("child_id", flat=True))
     )
     if children and _depth < MAX_LINK_DEPTH:
         timelines_refresh(shipment_ids=children, _depth=_depth + 1)
+
+
+# --- deferred hooks -------------------------------------------------------------------------
+
+# The ids whose deferrable hooks were left for later, inside timeline_hooks_deferred.
+_hooks_deferred: ContextVar[set[int] | None] = ContextVar("timeline_hooks_deferred", default=None)
+
+DEFER_HOOKS = (
+    "INSERT INTO shipments_deferredhooks (tenant_id, shipment_id, since) "
+    "SELECT %s, unnest(%s::bigint[]), %s ON CONFLICT (shipment_id) DO NOTHING"
+)
+# SKIP LOCKED: a shipment whose hooks another transaction is running is left to it.
+TAKE_DEFERRED_HOOKS = """
+DELETE FROM shipments_deferredhooks WHERE id IN (
+    SELECT id FROM shipments_deferredhooks
+    WHERE tenant_id = %(tenant)s {condition}
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING shipment_id
+"""
+
+
+@contextmanager
+def timeline_hooks_deferred() -> Iterator[set[int]]:
+    """Timelines refreshed inside run only their immediate hooks (live updates) in the changing
+    transaction; the others (exceptions, rules, webhooks, billing, routes) are recorded in
+    DeferredHooks in that same transaction and left to ``deferred_hooks_run``, which the
+    caller runs after the commit (in a transaction of its own) for the ids collected here.
+    What someone is watching then reaches them without waiting for the hooks; a crash in
+    between loses nothing (the beat sweep runs what was recorded)."""
+    collected: set[int] = set()
+    token = _hooks_deferred.set(collected)
+    try:
+        yield collected
+    finally:
+        _hooks_deferred.reset(token)
+
+
+def _defer_hooks(shipment_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(DEFER_HOOKS, [current_tenant_id(), shipment_ids, timezone.now()])
+
+
+def deferred_hooks_run(
+    *,
+    shipment_ids: Iterable[int] | None = None,
+    recorded_before: datetime | None = None,
+    limit: int = 500,
+) -> list[int]:
+    """Run the deferred hooks of the current tenant's shipments (these ones, or those recorded
+    before a time), in the caller's transaction, and forget them; returns the shipment ids.
+    Rows another transaction is running are skipped; a failure rolls the rows back with the
+    hooks' work, so they run again later. The hooks are idempotent (each keeps its own state)."""
+    condition = ""
+    params: dict[str, Any] = {"tenant": current_tenant_id(), "limit": limit}
+    if shipment_ids is not None:
+        condition += " AND shipment_id = ANY(%(ids)s)"
+        params["ids"] = sorted(set(shipment_ids))
+    if recorded_before is not None:
+        condition += " AND since < %(before)s"
+        params["before"] = recorded_before
+    with connection.cursor() as cursor:
+        cursor.execute(TAKE_DEFERRED_HOOKS.format(condition=condition), params)
+        taken = sorted(row[0] for row in cursor.fetchall())
+    if taken:
+        hooks.timeline_changed(taken, which="deferred")
+    return taken
 
 
 # updated_at too: a recomputed timeline is a change partners sync on (updated_since).

@@ -13,4 +13,4 @@ class TrackingConfig(AppConfig):
         from shipments.hooks import on_timeline_changed
 
         # Every refreshed timeline nudges the customer pages watching those shipments.
-        on_timeline_changed(live.publish_shipments_changed)
+        on_timeline_changed(live.publish_shipments_changed, deferrable=False)

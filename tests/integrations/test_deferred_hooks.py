@@ -171,3 +171,44 @@ def test_an_interactive_message_opens_its_exception_right_after_its_commit(acme)
         opened = ShipmentException.objects.filter(shipment=shipment, milestone="picked_up")
         assert list(opened.values_list("type", flat=True)) == ["missed_milestone"]
     assert _pending(tenant) == []
+
+
+def _stored(tenant, shipment, *, interactive: bool, key: str) -> int:
+    body = {
+        "shipment": shipment.public_id,
+        "events": [
+            {"milestone": "picked_up", "occurred_at": timezone.now().isoformat(), "dedupe_key": key}
+        ],
+    }
+    with tenant_context(tenant.pk):
+        return message_store(
+            integration=None,
+            channel="upload",
+            body=json.dumps(body).encode(),
+            format_hint="api_events",
+            interactive=interactive,
+        ).pk
+
+
+def test_only_an_interactive_messages_commit_skips_the_flush_wait(acme, monkeypatch):
+    """Its transaction holds nothing but the change and its live update (the hooks commit
+    durably after it); a bulk batch's hooks are in its own transaction: durable."""
+    seen: list[str] = []
+
+    def flush_setting(ids: list[int]) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+
+    tenant = acme.tenant
+    with tenant_context(tenant.pk):
+        shipment = ShipmentFactory(tenant=tenant)
+    monkeypatch.setattr(hooks, "_timeline_changed", [(flush_setting, False)])
+    for interactive in (False, True):  # SET LOCAL lasts to the end of the test's transaction
+        message_id = _stored(tenant, shipment, interactive=interactive, key=f"f-{interactive}")
+        process_message.apply(
+            kwargs={"tenant_id": tenant.pk, "message_id": message_id, "interactive": interactive}
+        ).get()
+    assert seen == ["on", "off"]

@@ -249,12 +249,20 @@ CELERY_BEAT_SCHEDULE = {
     # Demurrage/detention/storage: each complete day of an open dwell is charged (billing).
     "billing-accrue-dwell": {"task": "billing.accrue_dwell", "schedule": 3600.0},
 }
+# Redis pub/sub: a group send is one PUBLISH, received once by each server process, which
+# hands it to its own consumers in the group. The list-based layer
+# (channels_redis.core.RedisChannelLayer) wrote one entry per consumer and each process
+# popped them one round trip at a time: 50 dashboards of a tenant cost 50 pops per update,
+# and under a bulk load the websocket server spent a fifth of a core on them (the ``push``
+# benchmark: loaded p99 182 -> 108 ms). Keeping what a client missed is not the layer's job
+# here anyway: a reconnecting client replays from tenancy.realtime's log.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
-        # channels_redis blocks in BZPOPMIN waiting for a message: an idle websocket's
-        # consumer then died on "Timeout reading" (tests/portal/ops/test_live.py).
+        "BACKEND": env.str(
+            "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
+        ),
+        # redis-py 8 reads with a 5 s socket timeout by default: with the list-based layer an
+        # idle websocket's consumer died on "Timeout reading" (tests/portal/ops/test_live.py).
         "CONFIG": {
             "hosts": [
                 {

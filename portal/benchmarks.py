@@ -37,9 +37,9 @@ from milestones.selectors import template_latest_version
 from shipments.benchmarks import SHIPMENT_COLUMNS
 from shipments.models import PUBLIC_ID_ALPHABET, Shipment
 from shipments.services import NewEvent, events_record, shipment_create, timelines_refresh
+from tenancy.benchmarks import purge_tenant
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
-from tenancy.rls import tenant_owned_models
 from tenancy.services import api_key_issue, tenant_create
 
 RUNS = int(os.environ.get("BENCH_API_RUNS", "3"))
@@ -418,16 +418,3 @@ def bench_scale(tenant: Tenant) -> dict:
         "plans": plans,
     }
     return result
-
-
-def purge_tenant(tenant: Tenant) -> None:
-    """Delete the benchmark tenant and everything it owns.
-
-    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
-    any order inside one transaction are checked only at commit, when nothing is left.
-    """
-    with tenant_context(tenant.pk):
-        for model in tenant_owned_models():
-            manager = model._default_manager
-            manager.all()._raw_delete(manager.db)
-        Tenant.objects.filter(pk=tenant.pk).delete()

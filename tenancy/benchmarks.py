@@ -19,7 +19,8 @@ import time
 from django.db import connections, transaction
 
 from tenancy.context import tenant_context
-from tenancy.rls import app_role_of, tenant_condition
+from tenancy.models import Tenant
+from tenancy.rls import app_role_of, tenant_condition, tenant_owned_models
 
 SIGNED, PLAIN, FLOOR = "bench_rls_signed", "bench_rls_plain", "bench_rls_floor"
 TABLES = (SIGNED, PLAIN, FLOOR)
@@ -92,3 +93,16 @@ def _drop_probes() -> None:
     with transaction.atomic(using="owner"), connections["owner"].cursor() as cursor:
         for table in TABLES:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def purge_tenant(tenant: Tenant) -> None:
+    """Delete the benchmark tenant and everything it owns.
+
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED in PostgreSQL, so raw deletes in
+    any order inside one transaction are checked only at commit, when nothing is left.
+    """
+    with tenant_context(tenant.pk):
+        for model in tenant_owned_models():
+            manager = model._default_manager
+            manager.all()._raw_delete(manager.db)
+        Tenant.objects.filter(pk=tenant.pk).delete()

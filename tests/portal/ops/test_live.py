@@ -202,10 +202,53 @@ def test_a_committed_event_reaches_the_shipment_and_customer_groups(live_board):
     async_to_sync(scenario)()
 
 
-def test_an_idle_socket_outlives_the_layers_blocking_read():
-    """channels_redis waits up to brpop_timeout in BZPOPMIN; the socket timeout must be
-    longer, or an idle consumer dies on a read timeout (redis-py 8 defaults to 5 s)."""
-    from channels_redis.core import RedisChannelLayer
+def test_an_idle_socket_still_gets_its_updates_after_the_redis_read_timeout(live_board):
+    """redis-py 8 gives up on a read after 5 s by default: a consumer idle for longer must
+    still be subscribed and get the next update (the channel layer's connection settings)."""
+    board = live_board
+    group = tenant_group(board.personas.tenant.pk)
 
-    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
-    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
+    async def scenario():
+        import asyncio
+
+        member = await sync_to_async(board.personas.client)("member")
+        feed, connected, _ = await _open("/ws/ops/", member)
+        assert connected
+        seq = await _hello(feed)
+        await asyncio.sleep(6)
+        await sync_to_async(send_now)(group, {"type": "timeline.changed", "n": 1})
+        message = await feed.receive_json_from(timeout=5)
+        assert message["seq"] == seq + 1 and message["n"] == 1
+        await feed.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_group_send_is_one_publish_whatever_the_group_size():
+    """Redis pub/sub: a group send is one PUBLISH, which each server process receives once and
+    hands to its own consumers in the group (the list-based layer wrote and popped one entry
+    per consumer: 50 round trips for 50 dashboards of a tenant)."""
+    import redis
+    from channels.layers import get_channel_layer
+
+    from tenancy.realtime import layer_redis_url
+
+    server = redis.Redis.from_url(layer_redis_url())
+
+    def publishes() -> int:
+        return int(server.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
+
+    async def scenario():
+        layer = get_channel_layer()
+        channels = [await layer.new_channel() for _ in range(5)]
+        for channel in channels:
+            await layer.group_add("fanout-test", channel)
+        before = publishes()
+        await layer.group_send("fanout-test", {"type": "tenant.event", "payload": {"n": 1}})
+        got = [await layer.receive(channel) for channel in channels]
+        assert publishes() - before == 1
+        assert [m["payload"] for m in got] == [{"n": 1}] * 5
+        for channel in channels:
+            await layer.group_discard("fanout-test", channel)
+
+    async_to_sync(scenario)()

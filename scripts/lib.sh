@@ -228,7 +228,7 @@ mp_ensure_postgres() {
     # checkpoints suit a laptop's toy data, not a tenant of a million shipments (the sweep
     # benchmark's writes waited on checkpoints started by its own build).
     MP_PG_TUNING="-c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
-    MP_PG_TUNING+=" -c wal_compression=on -c effective_cache_size=4GB"
+    MP_PG_TUNING+=" -c effective_cache_size=4GB"
     # Unix socket paths are limited to ~107 bytes; disable the socket if ours is too long
     # (everything connects over TCP anyway).
     local sockopt="-k $sock"

@@ -1,7 +1,8 @@
 """Shipment events from timeline changes: subscribed to ``shipments.hooks.on_timeline_changed``.
 
-The hook runs in the changing transaction, after the cached timelines are written, with the
-ids only. What a partner was last told of each shipment is kept in ``ShipmentState`` (while
+The hook runs in the changing transaction (for an interactive message, in the one right after
+it: shipments.services ``timeline_hooks_deferred``), after the cached timelines are written,
+with the ids only. What a partner was last told of each shipment is kept in ``ShipmentState`` (while
 anyone listens to shipment events): the new cached timeline is compared with it, the events
 go to the outbox, the state moves on — all in that transaction, set-based:
 

@@ -1,6 +1,8 @@
 """Workflow rules, their firings, tasks and tags.
 
-Evaluation runs in the changing transaction, driven by the same hooks as detection:
+Evaluation runs in the changing transaction (for an interactive message, in the one right
+after it: shipments.services ``timeline_hooks_deferred``), driven by the same hooks as
+detection:
 
 * ``shipments.hooks.on_timeline_changed``: milestone reached, status becomes, ETA moved;
 * ``integrations.exceptions.detection.on_exceptions_changed``: exception opened / resolved,

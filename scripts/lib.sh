@@ -291,6 +291,8 @@ END
 $$;
 ALTER ROLE milepost_owner LOGIN CREATEDB PASSWORD 'milepost_owner';
 -- The benchmarks start their measurements from a checkpoint (not inside one their build began).
+-- (Quietly: a repeated GRANT of a role notices that it is granted already.)
+SET client_min_messages = warning;
 GRANT pg_checkpoint TO milepost_owner;
 ALTER ROLE milepost_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD 'milepost_app';
 SQL

@@ -82,8 +82,14 @@ def test_term_reaches_the_command_and_ends_the_supervisor_without_a_restart(tmp_
 def test_make_run_supervises_the_worker_and_beat():
     run = (ROOT / "scripts" / "run.sh").read_text()
     for name in ("worker", "beat"):
-        pattern = rf"^start {name} bash scripts/supervise\.sh {name} \S*celery -A config {name}\b"
+        pattern = (
+            rf"^start {name} bash scripts/supervise\.sh {name} (nice -n \d+ )?"
+            rf"\S*celery -A config {name}\b"
+        )
         assert re.search(pattern, run, re.MULTILINE), f"make run does not supervise {name}"
+    # The bulk worker yields the CPU: niced, and its session's autogroup too.
+    assert re.search(r"^start worker \S+ \S+ worker nice -n 10 ", run, re.MULTILINE)
+    assert 'echo 10 >"/proc/$!/autogroup"' in run
     assert re.search(r"^start web \S*uvicorn ", run, re.MULTILINE)
     # The interactive queue's own worker (integrations.tasks), supervised the same way.
     interactive = (

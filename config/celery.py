@@ -28,9 +28,13 @@ app.conf.CELERY_DB_REUSE_MAX = 1000
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**_: Any) -> None:
+def _close_old_connections(sender: Any = None, **_: Any) -> None:
     """What Django does around a request: drop connections that are too old, broken, or left
-    in a wrong state; keep the others."""
+    in a wrong state; keep the others. Not for a task run eagerly (``apply()``, tests): it
+    runs in its caller's process, maybe inside the caller's transaction, whose connection is
+    not the task's to close (as Celery's own fixup)."""
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()

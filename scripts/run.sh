@@ -84,10 +84,8 @@ start web .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$WE
 # scans), so those never wait behind a backlog of feeds (integrations.tasks, config/settings.py
 # CELERY_INTERACTIVE_QUEUE).
 # The bulk worker yields the CPU to everything someone is waiting for (pages, API, websockets,
-# the interactive worker): niced, and so is its session's scheduling group (the kernel's
-# autogroup schedules each session as one unit, so a niced process alone yields nothing).
-start worker bash scripts/supervise.sh worker nice -n 10 .venv/bin/celery -A config worker -l info --concurrency 2 -n worker@%h
-{ echo 10 >"/proc/$!/autogroup"; } 2>/dev/null || true
+# the interactive worker): niced, and so is its session's scheduling group (scripts/lowprio.sh).
+start worker bash scripts/supervise.sh worker bash scripts/lowprio.sh 10 .venv/bin/celery -A config worker -l info --concurrency 2 -n worker@%h
 start worker-interactive bash scripts/supervise.sh worker-interactive .venv/bin/celery -A config worker -Q "${CELERY_INTERACTIVE_QUEUE:-interactive}" -l info --concurrency 1 -n interactive@%h
 start beat bash scripts/supervise.sh beat .venv/bin/celery -A config beat -l info
 

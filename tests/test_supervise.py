@@ -83,13 +83,12 @@ def test_make_run_supervises_the_worker_and_beat():
     run = (ROOT / "scripts" / "run.sh").read_text()
     for name in ("worker", "beat"):
         pattern = (
-            rf"^start {name} bash scripts/supervise\.sh {name} (nice -n \d+ )?"
+            rf"^start {name} bash scripts/supervise\.sh {name} (bash scripts/lowprio\.sh \d+ )?"
             rf"\S*celery -A config {name}\b"
         )
         assert re.search(pattern, run, re.MULTILINE), f"make run does not supervise {name}"
     # The bulk worker yields the CPU: niced, and its session's autogroup too.
-    assert re.search(r"^start worker \S+ \S+ worker nice -n 10 ", run, re.MULTILINE)
-    assert 'echo 10 >"/proc/$!/autogroup"' in run
+    assert re.search(r"^start worker \S+ \S+ worker bash scripts/lowprio\.sh 10 ", run, re.M)
     assert re.search(r"^start web \S*uvicorn ", run, re.MULTILINE)
     # The interactive queue's own worker (integrations.tasks), supervised the same way.
     interactive = (
@@ -97,3 +96,20 @@ def test_make_run_supervises_the_worker_and_beat():
         r"\S*celery -A config worker -Q \S*interactive"
     )
     assert re.search(interactive, run, re.MULTILINE), "make run has no interactive worker"
+
+
+def test_lowprio_nices_the_command_and_its_sessions_group(tmp_path):
+    """Run in a session of its own (as make run starts services): the command's niceness and,
+    where the kernel schedules by autogroup, its session's group are lowered."""
+    out = tmp_path / "out"
+    script = f"cat /proc/self/autogroup > {out}.group 2>/dev/null; ps -o ni= -p $$ > {out}"
+    done = subprocess.run(
+        ["setsid", "bash", str(ROOT / "scripts" / "lowprio.sh"), "7", "bash", "-c", script],
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert out.read_text().strip() == "7"
+    group = tmp_path / "out.group"
+    if group.exists() and group.read_text():
+        assert group.read_text().strip().endswith("nice 7")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,9 +20,11 @@ from integrations.models import LatestPosition
 from portal.routing import solver
 from portal.routing.models import Route, RouteStop, StopStatus
 from shipments.models import Shipment
+from shipments.zones import zone_named
 from tenancy.audit import audit_record
+from tenancy.context import current_tenant_id
 from tenancy.errors import DomainError, NotFound
-from tenancy.models import User
+from tenancy.models import Tenant, User
 
 DONE_MILESTONES = {"delivery": ("delivered", "proof_of_delivery"), "pickup": ("picked_up",)}
 FAILED_MILESTONES = ("failed_delivery",)
@@ -33,11 +36,19 @@ class RouteError(DomainError):
 
 
 def route_for(*, driver: User, day: datetime | None = None, vehicle_ref: str = "") -> Route:
-    day_date = (day or timezone.now()).date()
+    """The driver's route of the day ``day`` (default now) falls on where the tenant works: the
+    dispatcher's page lists the tenant's local day, so between midnight there and midnight UTC
+    a route keyed by the UTC date was missing from "today" (found by a test run at 23:30 UTC)."""
+    day_date = timezone.localtime(day or timezone.now(), _tenant_zone()).date()
     route, _ = Route.objects.get_or_create(
         driver=driver, day=day_date, defaults={"vehicle_ref": vehicle_ref or f"driver-{driver.pk}"}
     )
     return route
+
+
+def _tenant_zone() -> ZoneInfo:
+    name = Tenant.objects.filter(pk=current_tenant_id()).values_list("timezone", flat=True).first()
+    return zone_named(name or "UTC")
 
 
 def stop_add(

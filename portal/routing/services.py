@@ -9,7 +9,7 @@ recomputed when the route is sequenced or re-ordered, when a scan changes a stop
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -39,11 +39,16 @@ def route_for(*, driver: User, day: datetime | None = None, vehicle_ref: str = "
     """The driver's route of the day ``day`` (default now) falls on where the tenant works: the
     dispatcher's page lists the tenant's local day, so between midnight there and midnight UTC
     a route keyed by the UTC date was missing from "today" (found by a test run at 23:30 UTC)."""
-    day_date = timezone.localtime(day or timezone.now(), _tenant_zone()).date()
+    day_date = tenant_day(day)
     route, _ = Route.objects.get_or_create(
         driver=driver, day=day_date, defaults={"vehicle_ref": vehicle_ref or f"driver-{driver.pk}"}
     )
     return route
+
+
+def tenant_day(at: datetime | None = None) -> date:
+    """The current tenant's local date at ``at`` (default now): what "a route of the day" means."""
+    return timezone.localtime(at or timezone.now(), _tenant_zone()).date()
 
 
 def _tenant_zone() -> ZoneInfo:

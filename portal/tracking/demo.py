@@ -126,7 +126,7 @@ def _next_round(tenant_id: int) -> None:
     )
     if last is None:
         return  # not a demo tenant
-    today = Route.objects.filter(driver=last.driver, day=timezone.localdate()).first()
+    today = Route.objects.filter(driver=last.driver, day=routing.tenant_day()).first()
     if today is not None:
         stops = RouteStop.objects.filter(route=today)
         if stops.filter(status=StopStatus.PENDING).exists():
@@ -176,7 +176,7 @@ def simulate_step() -> int:
         _next_round(tenant_id)
         moved = 0
         for route in Route.objects.filter(
-            day=timezone.localdate(), driver__email__startswith="driver@"
+            day=routing.tenant_day(), driver__email__startswith="driver@"
         ):
             stop = (
                 RouteStop.objects.filter(route=route, status=StopStatus.PENDING)

@@ -145,14 +145,6 @@ def _copy_floor(rows: int) -> float:
     return rows / elapsed
 
 
-def lower_priority(pid: int, niceness: int) -> None:
-    """Also the niceness of the process's session group: with the kernel's autogroup
-    scheduling (Debian's default) every session is scheduled as one unit, so a niced process
-    in a session of its own yields nothing to the others."""
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
-
-
 class Services:
     """A real WSGI server and Celery worker on a private queue, for the duration of a run."""
 
@@ -192,13 +184,12 @@ class Services:
         # As deployed (scripts/run.sh, docker-compose.yml): the bulk workers consume both
         # queues at a lower CPU priority (BULK_NICE), a worker of its own only the interactive
         # one.
-        nice = ["nice", "-n", str(BULK_NICE)] if BULK_NICE else []
+        # scripts/lowprio.sh: the niceness of the worker and of its session's autogroup.
+        lowprio = ["bash", "scripts/lowprio.sh", str(BULK_NICE)] if BULK_NICE else []
         self._start(
-            nice + self._worker(f"{self.queue},{self.interactive_queue}", self.workers, "bulk"),
+            lowprio + self._worker(f"{self.queue},{self.interactive_queue}", self.workers, "bulk"),
             log=self.worker_log,
         )
-        if BULK_NICE:
-            lower_priority(self.processes[-1].pid, BULK_NICE)
         if self.interactive_workers:
             self._start(
                 self._worker(self.interactive_queue, self.interactive_workers, "interactive"),

@@ -10,5 +10,7 @@ set -uo pipefail
 }
 niceness="$1"
 shift
+# Its PostgreSQL backends too, where they run on this host (tenancy/dbpriority.py).
+export MILEPOST_DB_NICE="$niceness"
 { echo "$niceness" >/proc/self/autogroup; } 2>/dev/null || true
 exec nice -n "$niceness" "$@"

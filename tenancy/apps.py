@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -7,8 +8,10 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy and accounts"
 
     def ready(self) -> None:
-        from tenancy import checks, converters, rls  # noqa: F401  (registers system checks)
+        from tenancy import checks, converters, dbpriority, rls  # noqa: F401  (registers system checks)
 
+        # Only for processes started by scripts/lowprio.sh (MILEPOST_DB_NICE).
+        connection_created.connect(dbpriority.on_connection_created, dispatch_uid="db-nice")
         converters.register()  # before any URLconf is loaded
 
         # Sent once per app after the whole migrate run; bound to this app so it runs once.

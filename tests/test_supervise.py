@@ -102,7 +102,10 @@ def test_lowprio_nices_the_command_and_its_sessions_group(tmp_path):
     """Run in a session of its own (as make run starts services): the command's niceness and,
     where the kernel schedules by autogroup, its session's group are lowered."""
     out = tmp_path / "out"
-    script = f"cat /proc/self/autogroup > {out}.group 2>/dev/null; ps -o ni= -p $$ > {out}"
+    script = (
+        f"cat /proc/self/autogroup > {out}.group 2>/dev/null; ps -o ni= -p $$ > {out};"
+        f" echo $MILEPOST_DB_NICE > {out}.db"
+    )
     done = subprocess.run(
         ["setsid", "bash", str(ROOT / "scripts" / "lowprio.sh"), "7", "bash", "-c", script],
         timeout=20,
@@ -110,6 +113,8 @@ def test_lowprio_nices_the_command_and_its_sessions_group(tmp_path):
     )
     assert done.returncode == 0
     assert out.read_text().strip() == "7"
+    # ... and asks for its database backends to be niced alike (tenancy/dbpriority.py).
+    assert (tmp_path / "out.db").read_text().strip() == "7"
     group = tmp_path / "out.group"
     if group.exists() and group.read_text():
         assert group.read_text().strip().endswith("nice 7")

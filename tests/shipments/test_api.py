@@ -271,6 +271,35 @@ def test_the_list_costs_a_fixed_number_of_queries(api: Api):
     assert _view_queries(large) == 4
 
 
+def test_a_page_is_its_filtered_keys_then_its_rows_by_id_alone(api: Api):
+    """The rows query names the page's ids and nothing else: repeating the filters let the
+    planner walk the filter's index again and fetch every match of a big tenant (README,
+    "List plans"). The page is still exactly the filtered, scoped answer."""
+    client = api.client("full")
+    with tenant_context(api.personas.tenant.pk):
+        Shipment.objects.filter(pk=api.theirs.pk).update(mode="air", status="at_customs")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/api/v1/shipments/?status=at_customs&mode=air")
+    assert _ids(response) == [api.theirs.public_id]
+    shipment_selects = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "shipments_shipment"' in q["sql"]
+    ]
+    keys, rows = shipment_selects[-2:]
+    assert "\"status\" = 'at_customs'" in keys and "\"mode\" = 'air'" in keys
+    where = rows.split(" WHERE ", 1)[1]
+    assert 'public_id" IN' in where
+    assert "status" not in where and "mode" not in where
+    # A customer-limited key's page is still only its accounts' shipments.
+    with tenant_context(api.personas.tenant.pk):
+        Shipment.objects.filter(pk=api.mine.pk).update(mode="air", status="at_customs")
+    both = _ids(client.get("/api/v1/shipments/?status=at_customs&mode=air"))
+    assert sorted(both) == sorted([api.mine.public_id, api.theirs.public_id])
+    limited = api.client("limited").get("/api/v1/shipments/?status=at_customs&mode=air")
+    assert _ids(limited) == [api.mine.public_id]
+
+
 # --- detail, edit, cancel -------------------------------------------------------------------
 
 

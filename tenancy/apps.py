@@ -8,7 +8,8 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy and accounts"
 
     def ready(self) -> None:
-        from tenancy import checks, converters, dbpriority, rls  # noqa: F401  (registers system checks)
+        # Importing checks registers the system checks; dbpriority is connected below.
+        from tenancy import checks, converters, dbpriority, rls  # noqa: F401
 
         # Only for processes started by scripts/lowprio.sh (MILEPOST_DB_NICE).
         connection_created.connect(dbpriority.on_connection_created, dispatch_uid="db-nice")
